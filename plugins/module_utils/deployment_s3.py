@@ -1,0 +1,270 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted.prefect maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""A minimal S3 client (AWS Signature Version 4) on the standard library.
+
+The ``deployment`` module uploads flow code to S3 from hosts that usually have
+neither ``boto3`` nor ``prefect`` for the Python that runs Ansible modules, so
+the few calls it needs (head bucket, list objects v2, put object, delete
+object) are made here with ``ansible.module_utils.urls.open_url``.
+
+Endpoints: with ``endpoint_url`` (SeaweedFS, MinIO, Ceph, ...) requests use
+path-style URLs (``ENDPOINT/BUCKET/KEY``); without it, AWS's virtual-hosted
+URLs (``https://BUCKET.s3.REGION.amazonaws.com/KEY``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import fnmatch
+import hashlib
+import hmac
+import os
+import xml.etree.ElementTree as ET
+
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlsplit
+
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.module_utils.urls import open_url
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class S3Error(Exception):
+    """A failed S3 call; ``status`` is the HTTP status (None if no answer), ``code`` S3's error code."""
+
+    def __init__(self, message, status=None, code=None):
+        super(S3Error, self).__init__(message)
+        self.status = status
+        self.code = code
+
+
+def _uri_encode(value, safe="-_.~"):
+    return quote(to_bytes(value), safe=safe)
+
+
+def _sign(key, msg):
+    return hmac.new(key, to_bytes(msg), hashlib.sha256).digest()
+
+
+def file_md5(path, chunk=1024 * 1024):
+    digest = hashlib.md5()  # nosec - matches S3 ETags, not used for security
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def signature_v4_headers(method, url, headers, payload_hash, access_key, secret_key, region,
+                         service="s3", now=None, session_token=None):
+    """The headers (``Authorization``, ``x-amz-date``, ``x-amz-content-sha256``,
+    ``host``, optionally ``x-amz-security-token``) that sign a request.
+
+    ``url`` must already be percent-encoded exactly as it is sent.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    date_stamp = now.strftime("%Y%m%d")
+    parts = urlsplit(url)
+    host = parts.netloc
+    signed = {k.lower(): " ".join(to_text(v).split()) for k, v in (headers or {}).items()}
+    signed["host"] = host
+    signed["x-amz-date"] = amz_date
+    signed["x-amz-content-sha256"] = payload_hash
+    if session_token:
+        signed["x-amz-security-token"] = session_token
+    query_items = []
+    if parts.query:
+        for item in parts.query.split("&"):
+            key, _sep, value = item.partition("=")
+            query_items.append((key, value))
+    canonical_query = "&".join("%s=%s" % kv for kv in sorted(query_items))
+    signed_names = sorted(signed)
+    canonical_headers = "".join("%s:%s\n" % (name, signed[name]) for name in signed_names)
+    signed_headers = ";".join(signed_names)
+    canonical_request = "\n".join([
+        method.upper(), parts.path or "/", canonical_query, canonical_headers, signed_headers, payload_hash,
+    ])
+    scope = "%s/%s/%s/aws4_request" % (date_stamp, region, service)
+    string_to_sign = "\n".join([
+        "AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(to_bytes(canonical_request)).hexdigest(),
+    ])
+    key = _sign(to_bytes("AWS4" + secret_key), date_stamp)
+    key = _sign(key, region)
+    key = _sign(key, service)
+    key = _sign(key, "aws4_request")
+    signature = hmac.new(key, to_bytes(string_to_sign), hashlib.sha256).hexdigest()
+    out = dict((k, v) for k, v in signed.items() if k != "host")
+    out["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
+        access_key, scope, signed_headers, signature)
+    return out
+
+
+def _strip_ns(tag):
+    return tag.split("}", 1)[1] if "}" in tag else tag
+
+
+def _error_from_body(body):
+    code = message = None
+    try:
+        root = ET.fromstring(body)
+        for child in root:
+            if _strip_ns(child.tag) == "Code":
+                code = child.text
+            elif _strip_ns(child.tag) == "Message":
+                message = child.text
+    except ET.ParseError:
+        pass
+    return code, message
+
+
+class S3Client(object):
+    """Just enough S3 for uploading a directory of flow code."""
+
+    def __init__(self, access_key, secret_key, region=None, endpoint_url=None, session_token=None,
+                 validate_certs=True, ca_path=None, timeout=60):
+        if not access_key or not secret_key:
+            raise S3Error("S3 credentials are incomplete: an access key id and a secret access key are needed")
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.session_token = session_token
+        self.region = region or "us-east-1"
+        self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+
+    def _url(self, bucket, key=None, query=None):
+        if self.endpoint_url:
+            url = "%s/%s" % (self.endpoint_url, _uri_encode(bucket))
+            if key:
+                url += "/" + _uri_encode(key, safe="-_.~/")
+        else:
+            url = "https://%s.s3.%s.amazonaws.com/" % (bucket, self.region)
+            if key:
+                url += _uri_encode(key, safe="-_.~/")
+        if query:
+            url += "?" + "&".join("%s=%s" % (_uri_encode(k), _uri_encode(v)) for k, v in sorted(query.items()))
+        return url
+
+    def request(self, method, bucket, key=None, query=None, body=None, headers=None):
+        url = self._url(bucket, key, query)
+        data = body if body is not None else None
+        payload_hash = hashlib.sha256(data).hexdigest() if data is not None else EMPTY_SHA256
+        send = signature_v4_headers(method, url, headers or {}, payload_hash, self.access_key,
+                                    self.secret_key, self.region, session_token=self.session_token)
+        for name, value in (headers or {}).items():
+            send[name] = value
+        if data is not None:
+            send["Content-Length"] = str(len(data))
+        try:
+            resp = open_url(url, data=data, headers=send, method=method, timeout=self.timeout,
+                            validate_certs=self.validate_certs, ca_path=self.ca_path, use_proxy=True,
+                            follow_redirects="none", use_netrc=False)
+            return resp.getcode(), resp.read(), resp.headers
+        except HTTPError as exc:
+            try:
+                content = exc.read()
+            except Exception:  # pylint: disable=broad-except
+                content = b""
+            code, message = _error_from_body(content)
+            where = "s3://%s/%s" % (bucket, key or "")
+            text = "S3 %s %s failed with HTTP %s" % (method, where, exc.code)
+            if code or message:
+                text += ": %s" % " - ".join(x for x in (code, message) if x)
+            if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied") or exc.code in (401, 403):
+                text += " (check the S3 credentials and the bucket's permissions)"
+            raise S3Error(text, status=exc.code, code=code)
+        except (URLError, OSError) as exc:
+            raise S3Error("Could not reach the S3 endpoint %s: %s"
+                          % (self.endpoint_url or url, to_native(getattr(exc, "reason", exc))))
+
+    def bucket_exists(self, bucket):
+        try:
+            self.request("HEAD", bucket)
+        except S3Error as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def list_objects(self, bucket, prefix=""):
+        """``{key: etag}`` of every object under ``prefix``."""
+        objects = {}
+        token = None
+        while True:
+            query = {"list-type": "2", "prefix": prefix}
+            if token:
+                query["continuation-token"] = token
+            _status, body, _headers = self.request("GET", bucket, query=query)
+            root = ET.fromstring(body)
+            token = None
+            truncated = False
+            for child in root:
+                tag = _strip_ns(child.tag)
+                if tag == "Contents":
+                    key = etag = None
+                    for field in child:
+                        name = _strip_ns(field.tag)
+                        if name == "Key":
+                            key = field.text
+                        elif name == "ETag":
+                            etag = (field.text or "").strip('"')
+                    if key is not None and not key.endswith("/"):
+                        objects[key] = etag or ""
+                elif tag == "IsTruncated":
+                    truncated = (child.text or "").strip().lower() == "true"
+                elif tag == "NextContinuationToken":
+                    token = child.text
+            if not truncated or not token:
+                return objects
+
+    def put_file(self, bucket, key, path, content_type="application/octet-stream"):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        headers = {"Content-Type": content_type,
+                   "Content-MD5": _b64_md5(data)}
+        self.request("PUT", bucket, key, body=data, headers=headers)
+
+    def delete_object(self, bucket, key):
+        self.request("DELETE", bucket, key)
+
+
+def _b64_md5(data):
+    return to_native(base64.b64encode(hashlib.md5(data).digest()))  # nosec - S3 integrity header
+
+
+def scan_directory(root, exclude=None):
+    """``{relative_posix_path: md5}`` of the files under ``root``, skipping paths that
+    match one of the ``exclude`` glob patterns (matched against the relative path
+    and against each of its components)."""
+    exclude = list(exclude or [])
+    files = {}
+    root = os.path.abspath(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+        keep = []
+        for name in sorted(dirnames):
+            rel = (rel_dir + "/" + name) if rel_dir else name
+            if not _excluded(rel, name, exclude):
+                keep.append(name)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            rel = (rel_dir + "/" + name) if rel_dir else name
+            full = os.path.join(dirpath, name)
+            if _excluded(rel, name, exclude) or not os.path.isfile(full):
+                continue
+            files[rel] = file_md5(full)
+    return files
+
+
+def _excluded(rel, name, patterns):
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False

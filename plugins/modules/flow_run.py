@@ -1,0 +1,295 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted.prefect maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: flow_run
+short_description: Start a run of a Prefect 3 deployment and optionally wait for its end
+version_added: 0.1.0
+description:
+  - Creates a flow run of a deployment (named C(flow/deployment), or by id) with parameters, as
+    C(prefect deployment run) does. A worker of the deployment's work pool then runs it.
+  - With O(wait=true), polls the run until it reaches a final state (C(Completed), C(Failed),
+    C(Crashed) or C(Cancelled)) and, with O(fail_on_failure=true), fails unless it C(Completed).
+  - Starting a run is an action, not a state, so every call starts a new run and reports a change,
+    unless O(idempotency_key) names a run that already exists.
+author:
+  - selfhosted.prefect maintainers
+extends_documentation_fragment:
+  - selfhosted.prefect.prefect_api
+attributes:
+  check_mode:
+    description: In check mode no run is started; the module checks that the deployment exists and
+      reports a change (none when O(idempotency_key) names an existing run).
+    support: full
+  diff_mode:
+    description: Nothing to compare; no diff is returned.
+    support: none
+  idempotent:
+    description: Not idempotent by nature, each call starts a run. With O(idempotency_key), a second
+      call with the same key finds the first run and reports no change.
+    support: partial
+options:
+  deployment:
+    description:
+      - The deployment, as C(flow_name/deployment_name) or as its id.
+    type: str
+    required: true
+  parameters:
+    description:
+      - Parameter values of the run, over the deployment's default parameters.
+    type: dict
+  job_variables:
+    description:
+      - Job variables of this run, over the deployment's.
+    type: dict
+  tags:
+    description:
+      - Tags added to the deployment's tags for this run.
+    type: list
+    elements: str
+  run_name:
+    description:
+      - Name of the run. The server makes one up when not set.
+    type: str
+  work_queue_name:
+    description:
+      - Work queue of the deployment's pool to send the run to, instead of the deployment's.
+    type: str
+  idempotency_key:
+    description:
+      - A key unique to this run of this flow. When a run with this key already exists, no new run is
+        started and the existing one is returned (and waited for with O(wait)).
+    type: str
+  wait:
+    description:
+      - Wait until the run reaches a final state.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait with O(wait=true). When they pass the module fails and the run goes on.
+    type: int
+    default: 600
+  poll_interval:
+    description:
+      - Seconds between two reads of the run's state while waiting.
+    type: float
+    default: 2.0
+  fail_on_failure:
+    description:
+      - With O(wait=true), fail when the final state is not C(Completed).
+    type: bool
+    default: true
+  log_lines:
+    description:
+      - With O(wait=true), how many of the run's last log lines to return (V(0) for none).
+    type: int
+    default: 20
+notes:
+  - A worker must poll the deployment's work pool for the run to start; otherwise it stays
+    C(Scheduled) and O(wait=true) ends with a timeout.
+seealso:
+  - module: selfhosted.prefect.deployment
+"""
+
+EXAMPLES = r"""
+- name: Run the weather flow for Lyon and wait for it
+  selfhosted.prefect.flow_run:
+    deployment: weather/three-times-a-day
+    parameters:
+      city: Lyon
+    wait: true
+    wait_timeout: 300
+  register: run
+
+- name: Show how it ended
+  ansible.builtin.debug:
+    msg: "{{ run.flow_run.name }} ended {{ run.state }}"
+
+- name: Start the nightly backfill once, whatever the number of playbook runs
+  selfhosted.prefect.flow_run:
+    deployment: weather/backfill
+    idempotency_key: backfill-2024-01
+"""
+
+RETURN = r"""
+flow_run_id:
+  description: Id of the run (None in check mode when no run exists yet).
+  returned: always
+  type: str
+  sample: 5b1f4a7e-5d2f-4e0b-9a54-3f3f9b0b8c11
+state:
+  description: Name of the run's state at the end (C(Scheduled) right after creation without O(wait)).
+  returned: always
+  type: str
+  sample: Completed
+state_type:
+  description: Type of the run's state (C(SCHEDULED), C(PENDING), C(RUNNING), C(COMPLETED), C(FAILED),
+    C(CRASHED), C(CANCELLED)...).
+  returned: always
+  type: str
+  sample: COMPLETED
+final:
+  description: Whether the run reached a final state.
+  returned: always
+  type: bool
+flow_run:
+  description: The run as the server returns it (id, name, state, parameters, deployment_id, start/end times...).
+  returned: always
+  type: dict
+deployment_id:
+  description: Id of the deployment.
+  returned: always
+  type: str
+logs:
+  description: The last log messages of the run, oldest first, with O(wait=true).
+  returned: when O(wait=true) and the run has logs
+  type: list
+  elements: str
+elapsed:
+  description: Seconds spent waiting.
+  returned: when O(wait=true)
+  type: float
+"""
+
+import re
+import time
+
+from urllib.parse import quote
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
+    PrefectAPIError,
+    PrefectClient,
+    prefect_api_argument_spec,
+)
+
+FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def state_of(flow_run):
+    state = (flow_run or {}).get("state") or {}
+    return state.get("type") or (flow_run or {}).get("state_type"), state.get("name") or (flow_run or {}).get("state_name")
+
+
+def find_deployment(client, module, ref):
+    if UUID_RE.match(ref):
+        deployment = client.get_or_none("/deployments/%s" % ref)
+    elif ref.count("/") == 1 and all(ref.split("/")):
+        flow_name, name = ref.split("/")
+        deployment = client.get_or_none("/deployments/name/%s/%s" % (quote(flow_name, safe=""), quote(name, safe="")))
+    else:
+        module.fail_json(msg="deployment %r must be flow_name/deployment_name or a deployment id" % ref)
+    if deployment is None:
+        module.fail_json(msg="deployment %r not found on the Prefect server" % ref)
+    return deployment
+
+
+def find_by_idempotency_key(client, deployment, key):
+    runs = client.post("/flow_runs/filter", {
+        "flow_runs": {"idempotency_key": {"any_": [key]}},
+        "deployments": {"id": {"any_": [deployment["id"]]}},
+        "limit": 1,
+    })
+    return runs[0] if runs else None
+
+
+def read_logs(client, flow_run_id, count):
+    if count <= 0:
+        return []
+    logs = client.post("/logs/filter", {
+        "logs": {"flow_run_id": {"any_": [flow_run_id]}},
+        "sort": "TIMESTAMP_DESC",
+        "limit": count,
+    }) or []
+    return [entry.get("message", "") for entry in reversed(logs)]
+
+
+def main():
+    argument_spec = prefect_api_argument_spec()
+    argument_spec.update(
+        deployment=dict(type="str", required=True),
+        parameters=dict(type="dict"),
+        job_variables=dict(type="dict"),
+        tags=dict(type="list", elements="str"),
+        run_name=dict(type="str"),
+        work_queue_name=dict(type="str"),
+        idempotency_key=dict(type="str", no_log=False),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=600),
+        poll_interval=dict(type="float", default=2.0),
+        fail_on_failure=dict(type="bool", default=True),
+        log_lines=dict(type="int", default=20),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    client = PrefectClient.from_module(module)
+    try:
+        run(module, client, p)
+    except PrefectAPIError as exc:
+        module.fail_json(**exc.to_fail_kwargs())
+
+
+def run(module, client, p):
+    deployment = find_deployment(client, module, p["deployment"])
+    existing = None
+    if p.get("idempotency_key"):
+        existing = find_by_idempotency_key(client, deployment, p["idempotency_key"])
+    result = dict(deployment_id=deployment["id"], changed=existing is None)
+
+    if module.check_mode and existing is None:
+        result.update(flow_run_id=None, flow_run={}, state=None, state_type=None, final=False)
+        module.exit_json(**result)
+
+    if existing is None:
+        body = {}
+        for option, field in (("parameters", "parameters"), ("job_variables", "job_variables"), ("tags", "tags"),
+                              ("run_name", "name"), ("work_queue_name", "work_queue_name"),
+                              ("idempotency_key", "idempotency_key")):
+            if p.get(option) is not None:
+                body[field] = p[option]
+        flow_run = client.post("/deployments/%s/create_flow_run" % deployment["id"], body)
+    else:
+        flow_run = existing
+
+    if p["wait"] and not module.check_mode:
+        start = time.monotonic()
+        deadline = start + max(0, p["wait_timeout"])
+        interval = max(0.2, p["poll_interval"])
+        while True:
+            state_type, _name = state_of(flow_run)
+            if state_type in FINAL_STATES:
+                break
+            if time.monotonic() >= deadline:
+                result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_of(flow_run)[1],
+                              state_type=state_type, final=False, elapsed=round(time.monotonic() - start, 1),
+                              logs=read_logs(client, flow_run["id"], p["log_lines"]))
+                module.fail_json(msg="flow run %s (%s) of %s did not end within %ss: it is still %s (is a worker"
+                                 " polling work pool %r?)" % (flow_run.get("name"), flow_run["id"], p["deployment"],
+                                                             p["wait_timeout"], state_of(flow_run)[1],
+                                                             deployment.get("work_pool_name")), **result)
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            flow_run = client.get("/flow_runs/%s" % flow_run["id"])
+        result["elapsed"] = round(time.monotonic() - start, 1)
+        result["logs"] = read_logs(client, flow_run["id"], p["log_lines"])
+
+    state_type, state_name = state_of(flow_run)
+    result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_name, state_type=state_type,
+                  final=state_type in FINAL_STATES)
+    if p["wait"] and p["fail_on_failure"] and state_type != "COMPLETED" and not module.check_mode:
+        message = ((flow_run.get("state") or {}).get("message") or "").strip()
+        module.fail_json(msg="flow run %s (%s) of %s ended %s%s" % (
+            flow_run.get("name"), flow_run["id"], p["deployment"], state_name,
+            (": " + message) if message else ""), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
