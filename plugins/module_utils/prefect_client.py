@@ -203,8 +203,6 @@ class PrefectAPIError(Exception):
             if self.status == 401:
                 msg += (" (the server refused the credentials: check api_auth_string /"
                         " PREFECT_API_AUTH_STRING against the server's PREFECT_SERVER_API_AUTH_STRING)")
-            elif self.status == 403:
-                msg += " (forbidden)"
         else:
             msg = "Could not reach the Prefect API: %s failed" % where
             if self.reason:
