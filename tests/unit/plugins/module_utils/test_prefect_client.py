@@ -1,0 +1,415 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) selfhosted.prefect maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""PrefectClient with a fake opener and a fake clock: requests, errors, retries and their bounds."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+from urllib.error import HTTPError, URLError
+
+import pytest
+
+from ansible_collections.selfhosted.prefect.plugins.module_utils import prefect_client as pc
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
+    PrefectAPIError,
+    PrefectClient,
+)
+
+API = "http://127.0.0.1:4200/api"
+AUTH = "admin:s3cr3t-PASS"
+
+
+class FakeResponse(object):
+    def __init__(self, status, body=b"", headers=None):
+        self.status = status
+        self._body = body
+        self.headers = headers or {}
+
+    def read(self):
+        return self._body
+
+    def getcode(self):
+        return self.status
+
+
+class FakeClock(object):
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakeOpener(object):
+    """Answers each call with the next scripted outcome: (status, body[, headers]) or an exception."""
+
+    def __init__(self, clock, outcomes, request_cost=0.0):
+        self.clock = clock
+        self.outcomes = list(outcomes)
+        self.calls = []
+        self.request_cost = request_cost
+
+    def __call__(self, url, data=None, headers=None, method=None, timeout=None, **kwargs):
+        self.calls.append(dict(url=url, data=data, headers=headers, method=method, timeout=timeout, kwargs=kwargs))
+        self.clock.now += self.request_cost
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        status, body = outcome[0], outcome[1]
+        headers_out = outcome[2] if len(outcome) > 2 else {}
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        if status >= 400:
+            raise HTTPError(url, status, "error", headers_out, io.BytesIO(body))
+        return FakeResponse(status, body, headers_out)
+
+
+def make(outcomes, request_cost=0.0, **kwargs):
+    clock = FakeClock()
+    opener = FakeOpener(clock, outcomes, request_cost)
+    options = dict(auth_string=AUTH, opener=opener, sleep=clock.sleep, clock=clock.clock)
+    options.update(kwargs)
+    return PrefectClient(API, **options), opener, clock
+
+
+# -- requests -------------------------------------------------------------------
+def test_get_parses_json_and_sends_basic_auth():
+    client, opener, _clock = make([(200, {"name": "pool"})])
+    assert client.get("/work_pools/pool") == {"name": "pool"}
+    call = opener.calls[0]
+    assert call["url"] == API + "/work_pools/pool"
+    assert call["method"] == "GET"
+    assert call["data"] is None
+    expected = "Basic " + base64.b64encode(AUTH.encode()).decode()
+    assert call["headers"]["Authorization"] == expected
+    assert call["kwargs"]["validate_certs"] is True
+    assert call["kwargs"]["use_netrc"] is False
+
+
+def test_post_sends_json_body_and_content_type():
+    client, opener, _clock = make([(201, {"id": "1"})])
+    assert client.post("work_pools/", {"name": "x"}) == {"id": "1"}
+    call = opener.calls[0]
+    assert call["method"] == "POST"
+    assert json.loads(call["data"].decode()) == {"name": "x"}
+    assert call["headers"]["Content-Type"] == "application/json"
+
+
+def test_no_auth_header_without_auth_string():
+    client, opener, _clock = make([(200, True)], auth_string=None)
+    client.get("/health")
+    assert "Authorization" not in opener.calls[0]["headers"]
+
+
+def test_empty_body_is_none():
+    client, _opener, _clock = make([(204, b"")])
+    assert client.delete("/variables/name/x") is None
+
+
+def test_params_are_encoded_with_json_booleans():
+    client, opener, _clock = make([(200, {})])
+    client.get("/block_documents/x", params={"include_secrets": True, "skip": None})
+    assert opener.calls[0]["url"] == API + "/block_documents/x?include_secrets=true"
+
+
+def test_tls_options_are_passed():
+    client, opener, _clock = make([(200, {})], validate_certs=False, ca_path="/etc/ca.pem")
+    client.get("/health")
+    assert opener.calls[0]["kwargs"]["validate_certs"] is False
+    assert opener.calls[0]["kwargs"]["ca_path"] == "/etc/ca.pem"
+
+
+def test_api_url_must_be_http():
+    with pytest.raises(PrefectAPIError, match="http"):
+        PrefectClient("127.0.0.1:4200/api")
+    with pytest.raises(PrefectAPIError, match="PREFECT_API_URL"):
+        PrefectClient("")
+
+
+# -- errors ---------------------------------------------------------------------
+def test_error_names_method_url_status_and_detail():
+    client, _opener, _clock = make([(409, {"detail": "A work pool with this name already exists."})])
+    with pytest.raises(PrefectAPIError) as info:
+        client.post("/work_pools/", {"name": "x"})
+    err = info.value
+    assert err.status == 409
+    assert err.method == "POST"
+    assert err.url == API + "/work_pools/"
+    assert err.detail == "A work pool with this name already exists."
+    assert str(err) == ("Prefect API request POST %s/work_pools/ failed with HTTP 409:"
+                        " A work pool with this name already exists." % API)
+    kwargs = err.to_fail_kwargs()
+    assert kwargs["msg"] == str(err)
+    assert kwargs["status"] == 409
+
+
+def test_401_explains_credentials_without_showing_them():
+    client, _opener, _clock = make([(401, {"exception_message": "Unauthorized"})])
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/admin/version")
+    message = str(info.value)
+    assert "HTTP 401" in message
+    assert "Unauthorized" in message
+    assert "api_auth_string" in message
+    assert AUTH not in message and "s3cr3t" not in message
+    assert base64.b64encode(AUTH.encode()).decode() not in json.dumps(info.value.to_fail_kwargs())
+
+
+def test_validation_error_detail_without_request_body():
+    body = {
+        "exception_message": "Invalid request received.",
+        "exception_detail": [{"loc": ["body", "name"], "msg": "Value error, bad name", "input": "TOPSECRET"}],
+        "request_body": {"name": "x", "data": {"password": "TOPSECRET"}},
+    }
+    client, _opener, _clock = make([(422, body)])
+    with pytest.raises(PrefectAPIError) as info:
+        client.post("/block_documents/", {"name": "x"})
+    assert info.value.detail == "body.name: Value error, bad name"
+    assert "TOPSECRET" not in json.dumps(info.value.to_fail_kwargs())
+
+
+def test_non_json_error_body_is_kept_short():
+    client, _opener, _clock = make([(404, b"<html>" + b"x" * 2000)])
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/nope")
+    assert info.value.detail.startswith("<html>")
+    assert len(info.value.detail) <= 500
+
+
+def test_credentials_in_url_are_not_shown():
+    clock = FakeClock()
+    opener = FakeOpener(clock, [(500, {"detail": "boom"})])
+    client = PrefectClient("http://user:pw-in-url@127.0.0.1:4200/api", opener=opener, retries=0,
+                           sleep=clock.sleep, clock=clock.clock)
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/x")
+    assert "pw-in-url" not in str(info.value)
+    assert info.value.url == "http://127.0.0.1:4200/api/x"
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"detail": "plain"}, "plain"),
+    ({"detail": [{"loc": ["body", "x"], "msg": "bad"}]}, "body.x: bad"),
+    ({"exception_message": "Unauthorized"}, "Unauthorized"),
+    ({"message": "m"}, "m"),
+    ("just text", "just text"),
+    (b"", None),
+    (None, None),
+    ({"other": 1}, None),
+])
+def test_extract_detail(body, expected):
+    raw = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    assert pc.extract_detail(raw) == expected
+
+
+def test_invalid_json_answer_is_an_error():
+    client, _opener, _clock = make([(200, b"not json")])
+    with pytest.raises(PrefectAPIError, match="not JSON"):
+        client.get("/x")
+
+
+# -- retries --------------------------------------------------------------------
+def test_503_is_retried_with_exponential_backoff_then_succeeds():
+    client, opener, clock = make([(503, {"detail": "starting"}), (503, {}), (503, {}), (200, "3.9.1")])
+    assert client.get("/admin/version") == "3.9.1"
+    assert len(opener.calls) == 4
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+
+
+def test_connection_refused_is_retried_and_reported():
+    refused = URLError(ConnectionRefusedError(111, "Connection refused"))
+    client, opener, clock = make([refused], retries=3, retry_timeout=600)
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/admin/version")
+    err = info.value
+    assert len(opener.calls) == 4
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert err.status is None
+    assert err.attempts == 4
+    assert "Could not reach the Prefect API: GET %s/admin/version" % API in str(err)
+    assert "Connection refused" in str(err)
+    assert "after 4 attempts" in str(err)
+
+
+def test_timeouts_are_retried():
+    client, opener, _clock = make([socket.timeout("timed out"), (200, {"ok": 1})])
+    assert client.get("/x") == {"ok": 1}
+    assert len(opener.calls) == 2
+
+
+def test_backoff_is_capped():
+    client, _opener, clock = make([(502, {})], retries=8, retry_timeout=10000, backoff_max=5.0)
+    with pytest.raises(PrefectAPIError):
+        client.get("/x")
+    assert clock.sleeps == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0]
+
+
+def test_total_time_is_bounded_by_retry_timeout():
+    # every request takes 3 s; 10 s total allowed: no retry may start that would end later
+    client, opener, clock = make([(503, {})], request_cost=3.0, retries=50, retry_timeout=10.0)
+    start = clock.now
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/x")
+    assert clock.now - start <= 10.0 + 3.0
+    assert len(opener.calls) < 5
+    assert info.value.status == 503
+    # the per-request timeout never exceeds what is left of the budget (at least 1 s)
+    assert all(call["timeout"] <= 30.0 for call in opener.calls)
+
+
+def test_request_timeout_shrinks_to_remaining_budget():
+    client, opener, _clock = make([(503, {})], request_cost=4.0, retries=5, retry_timeout=12.0, timeout=30)
+    with pytest.raises(PrefectAPIError):
+        client.get("/x")
+    assert opener.calls[0]["timeout"] == 12.0
+    assert opener.calls[1]["timeout"] < 12.0
+
+
+def test_retries_zero_means_one_attempt():
+    client, opener, clock = make([(503, {})], retries=0)
+    with pytest.raises(PrefectAPIError):
+        client.get("/x")
+    assert len(opener.calls) == 1
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+def test_client_errors_are_not_retried(status):
+    client, opener, _clock = make([(status, {"detail": "no"})])
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/x")
+    assert info.value.status == status
+    assert len(opener.calls) == 1
+
+
+def test_retry_after_header_is_honoured_and_capped():
+    client, _opener, clock = make([(429, {}, {"Retry-After": "3"}), (429, {}, {"Retry-After": "999"}), (200, {})])
+    client.get("/x")
+    assert clock.sleeps == [3.0, 15.0]
+
+
+def test_certificate_failure_is_not_retried():
+    err = URLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self signed certificate")
+    client, opener, _clock = make([err])
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/x")
+    assert len(opener.calls) == 1
+    assert "TLS certificate validation failed" in str(info.value)
+
+
+def test_is_ready_does_not_retry_503():
+    client, opener, _clock = make([(503, {"detail": "db down"})])
+    assert client.is_ready() is False
+    assert len(opener.calls) == 1
+
+
+# -- helpers ----------------------------------------------------------------------
+def test_get_or_none_and_delete_if_exists():
+    client, _opener, _clock = make([(404, {"detail": "Work pool not found."})])
+    assert client.get_or_none("/work_pools/x") is None
+    assert client.delete_if_exists("/work_pools/x") is False
+    client, _opener, _clock = make([(204, b"")])
+    assert client.delete_if_exists("/work_pools/x") is True
+
+
+def test_get_or_none_raises_other_errors():
+    client, _opener, _clock = make([(401, {})])
+    with pytest.raises(PrefectAPIError):
+        client.get_or_none("/work_pools/x")
+
+
+def test_post_paginated_follows_offsets():
+    client, opener, _clock = make([(200, [1, 2]), (200, [3, 4]), (200, [5])])
+    assert client.post_paginated("/variables/filter", {"sort": "NAME_ASC"}, page_size=2) == [1, 2, 3, 4, 5]
+    bodies = [json.loads(c["data"].decode()) for c in opener.calls]
+    assert [(b["offset"], b["limit"]) for b in bodies] == [(0, 2), (2, 2), (4, 2)]
+    assert all(b["sort"] == "NAME_ASC" for b in bodies)
+
+
+def test_post_paginated_max_items():
+    client, opener, _clock = make([(200, [1, 2]), (200, [3])])
+    assert client.post_paginated("/x/filter", page_size=2, max_items=3) == [1, 2, 3]
+    assert json.loads(opener.calls[1]["data"].decode())["limit"] == 1
+
+
+# -- versions ---------------------------------------------------------------------
+@pytest.mark.parametrize("version, expected", [
+    ("3.9.1", (3, 9, 1)), ("3.10", (3, 10, 0)), ("3.0.0rc20", (3, 0, 0)), ("v2.20.3+g1", (2, 20, 3)), ("3", (3, 0, 0)),
+])
+def test_version_tuple(version, expected):
+    assert pc.version_tuple(version) == expected
+
+
+def test_compare_versions():
+    assert pc.compare_versions("3.9.1", "3.0.0") == 1
+    assert pc.compare_versions("3.0.0", "3.0") == 0
+    assert pc.compare_versions("2.20.3", "3.0.0") == -1
+    assert pc.compare_versions("3.10.0", "3.9.9") == 1
+
+
+def test_check_server_version_accepts_3():
+    client, _opener, _clock = make([(200, "3.9.1")])
+    assert client.check_server_version() == "3.9.1"
+    assert client.server_version == "3.9.1"
+
+
+def test_check_server_version_refuses_old_server():
+    client, _opener, _clock = make([(200, "2.20.3")])
+    with pytest.raises(PrefectAPIError) as info:
+        client.check_server_version("3.0.0")
+    assert "runs Prefect 2.20.3" in str(info.value)
+    assert ">= 3.0.0" in str(info.value)
+
+
+def test_check_server_version_refuses_garbage():
+    client, _opener, _clock = make([(200, "unknown")])
+    with pytest.raises(PrefectAPIError, match="unreadable version"):
+        client.check_server_version()
+
+
+# -- argument spec ------------------------------------------------------------------
+def test_argument_spec_env_fallbacks_and_no_log():
+    spec = pc.prefect_api_argument_spec()
+    assert spec["api_url"]["fallback"][1] == ["PREFECT_API_URL"]
+    assert spec["api_auth_string"]["fallback"][1] == ["PREFECT_API_AUTH_STRING"]
+    assert spec["api_auth_string"]["no_log"] is True
+    assert set(spec) == {"api_url", "api_auth_string", "validate_certs", "ca_path", "timeout", "retries",
+                         "retry_timeout"}
+    # a fresh dict every call, so modules may change theirs
+    spec["api_url"]["required"] = False
+    assert pc.prefect_api_argument_spec()["api_url"]["required"] is True
+
+
+class FakeModule(object):
+    def __init__(self, params):
+        self.params = params
+        self.failed = None
+
+    def fail_json(self, **kwargs):
+        self.failed = kwargs
+        raise SystemExit(1)
+
+
+def test_from_module_fails_cleanly(monkeypatch):
+    module = FakeModule(dict(api_url=API, api_auth_string=AUTH, validate_certs=True, ca_path=None, timeout=5.0,
+                             retries=0, retry_timeout=5.0))
+
+    def refused(*args, **kwargs):
+        raise URLError(ConnectionRefusedError(111, "Connection refused"))
+
+    monkeypatch.setattr(pc, "open_url", refused)
+    with pytest.raises(SystemExit):
+        PrefectClient.from_module(module)
+    assert module.failed["msg"].startswith("Could not reach the Prefect API: GET %s/admin/version" % API)
+    assert module.failed["status"] is None
+    assert AUTH not in json.dumps(module.failed)
