@@ -714,10 +714,10 @@ class DeploymentModule(object):
         bucket = source["bucket"]
         folder = s3_folder(source.get("folder"))
         try:
-            if not s3.bucket_exists(bucket):
-                self.fail("the S3 bucket %r does not exist at %s; create it first" % (bucket, s3.endpoint_url or "AWS"))
             remote = s3.list_objects(bucket, folder + "/" if folder else "")
         except S3Error as exc:
+            if exc.code == "NoSuchBucket" or (exc.status == 404 and not exc.code):
+                self.fail("the S3 bucket %r does not exist at %s; create it first" % (bucket, s3.endpoint_url or "AWS"))
             self.fail(to_native(exc))
         local = scan_directory(source["path"], source.get("exclude"))
         if not local:

@@ -37,6 +37,9 @@ Fixtures (reuse them from any tests/integration/test_*.py):
     ``assert_no_secret(result, *values)`` fails if any value appears anywhere in a
     ``run_module`` result (result JSON, diff, stdout, stderr).
 
+``unreachable_api_url`` (function)
+    ``http://127.0.0.1:<free port>/api``, where nothing listens.
+
 ``free_port()`` (plain function)
     A TCP port free on 127.0.0.1 right now.
 """
@@ -334,6 +337,12 @@ def run_module(prefect_server):
 
 
 @pytest.fixture
+def unreachable_api_url():
+    """An API URL on 127.0.0.1 where nothing listens."""
+    return "http://127.0.0.1:%d/api" % free_port()
+
+
+@pytest.fixture
 def unique_name(request):
     def make(prefix):
         test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:30]
@@ -353,3 +362,7 @@ def assert_no_secret():
     """``assert_no_secret(result, *values)``: fail if any value appears anywhere in a
     run_module result (result JSON, diff, stdout, stderr)."""
     return _assert_secret_absent
+
+
+# S3 server, workers and sample flows for the deployment/flow_run tests (shared by every module).
+from fixtures_s3_worker import flows_dir, prefect_worker, s3_server  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
