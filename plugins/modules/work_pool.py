@@ -388,8 +388,8 @@ class WorkPoolManager(object):
 
         if current is None:
             if check and self.name.lower().startswith("prefect"):
-                self.fail("Work pool %r would be refused: the server reserves names starting with"
-                          " 'prefect' for internal use." % self.name)
+                self.fail("Work pool %r would be refused by the server: names starting with"
+                          " 'prefect' are reserved for internal use." % self.name)
             before_pool, before_queues = None, []
             body = dict(name=self.name, type=pool_type)
             body.update(fields)
