@@ -203,8 +203,7 @@ def is_secret_path(path, secret_paths):
 def _walk(value, path=()):
     if isinstance(value, dict) and value:
         for key, item in value.items():
-            for sub in _walk(item, path + (str(key),)):
-                yield sub
+            yield from _walk(item, path + (str(key),))
     else:
         yield path, value
 

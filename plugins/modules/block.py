@@ -18,15 +18,15 @@ description:
     from an existing block.
   - Fields that the block's schema declares secret (its C(secret_fields)) are write-only.
     They are compared with the stored values without ever being returned; in the result
-    and in the diff they show as C(********), a changed one as C(******** (changed)), and
-    their values are kept out of Ansible's output and logs.
+    and in the diff they show as C(********), with " (changed)" appended when the value
+    changes, and their values are kept out of Ansible's output and logs.
   - The block type and its schema must be registered on the server. A server registers
     the core types and the types of the Prefect integrations it bundles (AWS, Docker, GCP,
     Azure, ...) when it starts; a type that is missing is refused with the command that
     registers it (C(prefect block register -m <python module>), run where that package is
     installed).
 author:
-  - selfhosted.prefect maintainers
+  - selfhosted.prefect maintainers (@selfhosted)
 extends_documentation_fragment:
   - selfhosted.prefect.prefect_api
   - selfhosted.prefect.attributes
@@ -61,9 +61,9 @@ options:
     description:
       - The block's fields, as the block type's schema defines them. Unknown fields and
         missing required fields are refused.
-      - A field that holds another block is given as a reference, either
+      - 'A field that holds another block is given as a reference, either
         C({"$ref": {"block_document_id": "<id>"}}) or, resolved by the module,
-        C({"$ref": {"block_type_slug": "aws-credentials", "block_document_name": "name"}}).
+        C({"$ref": {"block_type_slug": "aws-credentials", "block_document_name": "name"}}).'
       - When not given, an existing block keeps its data and a new block gets none.
     type: dict
   block_schema_version:
@@ -264,7 +264,7 @@ def _version_key(version):
         compare_versions(version, "0")
     except ValueError:
         return ()
-    parts = str(version).split("+")[0].split(".")
+    parts = str(version).split("+", maxsplit=1)[0].split(".")
     numbers = []
     for part in parts:
         digits = ""

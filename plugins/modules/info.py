@@ -15,7 +15,7 @@ description:
     pools and queues, deployments, variables, and its recent flow runs counted by state.
   - Changes nothing.
 author:
-  - selfhosted.prefect maintainers
+  - selfhosted.prefect maintainers (@selfhosted)
 extends_documentation_fragment:
   - selfhosted.prefect.prefect_api
   - selfhosted.prefect.attributes
@@ -31,8 +31,8 @@ options:
   flow_runs_since:
     description:
       - Count flow runs expected to start from this time until now.
-      - An ISO 8601 time (V(2026-01-31T00:00:00Z)) or a duration back from now: a number
-        followed by V(s), V(m), V(h), V(d) or V(w) (V(30m), V(24h), V(7d)).
+      - An ISO 8601 time (V(2026-01-31T00:00:00Z)) or a duration back from now, that is a
+        number followed by V(s), V(m), V(h), V(d) or V(w) (V(30m), V(24h), V(7d)).
     type: str
     default: 24h
   flow_runs_limit:

@@ -15,7 +15,7 @@ description:
   - Variables hold configuration that flows read with C(Variable.get()); they are not
     secret (use M(selfhosted.prefect.block) with the V(secret) block type for secrets).
 author:
-  - selfhosted.prefect maintainers
+  - selfhosted.prefect maintainers (@selfhosted)
 extends_documentation_fragment:
   - selfhosted.prefect.prefect_api
   - selfhosted.prefect.attributes

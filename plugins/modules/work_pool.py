@@ -25,7 +25,7 @@ description:
     message; delete the pool (O(state=absent)) and create it again if that is intended
     (deployments that used it must then be applied again).
 author:
-  - selfhosted.prefect maintainers
+  - selfhosted.prefect maintainers (@selfhosted)
 extends_documentation_fragment:
   - selfhosted.prefect.prefect_api
   - selfhosted.prefect.attributes
@@ -119,8 +119,8 @@ options:
     type: dict
   job_variables:
     description:
-      - Defaults for the job variables of the base job template, as
-        C({name: value}). Each sets C(variables.properties.<name>.default) of the template.
+      - Defaults for the job variables of the base job template, a dict of variable names
+        and values. Each sets C(variables.properties.<name>.default) of the template.
         A dict value is merged into a dict default.
       - An unknown variable name is refused with the list of the template's variables.
     type: dict

@@ -116,7 +116,7 @@ def test_default_base_job_template_is_a_copy():
 def test_bundled_metadata_of_installed_prefect_if_available():
     """The JSON the server falls back to offline has the types the module documents."""
     try:
-        import prefect.server.api.collections as collections  # pylint: disable=import-outside-toplevel
+        from prefect.server.api import collections  # pylint: disable=import-outside-toplevel
     except ImportError:
         pytest.skip("prefect is not installed")
     import os  # pylint: disable=import-outside-toplevel
@@ -184,8 +184,8 @@ def test_is_secret_path(path, secret):
 
 
 def test_mask_secrets():
-    data = {"username": "u", "password": "p4ss", "credentials": {"aws_access_key_id": "id",
-                                                                    "aws_secret_access_key": "k3y"},
+    data = {"username": "u", "password": "p4ss",
+            "credentials": {"aws_access_key_id": "id", "aws_secret_access_key": "k3y"},
             "headers": {"Authorization": "Bearer t0k", "X": "y"}}
     masked = pcmp.mask_secrets(data, SECRETS)
     assert masked == {"username": "u", "password": "********",
