@@ -26,20 +26,25 @@ description:
   - S3 uploads are idempotent too. Only files whose content (MD5, compared with the object's ETag)
     differs are uploaded.
 author:
-  - selfhosted.prefect maintainers
+  - selfhosted.prefect maintainers (@selfhosted)
 extends_documentation_fragment:
   - selfhosted.prefect.prefect_api
+  - selfhosted.prefect.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and tell whether the deployment, its schedules or the S3
-      code would change, without changing them.
     support: full
+    details:
+      - Reports whether the deployment, its schedules or the S3 code would change; uploads and
+        writes nothing.
   diff_mode:
-    description: Returns the managed fields and schedules before and after, and the S3 objects to upload.
     support: full
+    details:
+      - Shows the managed fields and schedules before and after, and the S3 objects to upload
+        (with their MD5).
   idempotent:
-    description: A second run with the same input reports no change and sends no write request.
     support: full
+    details:
+      - A second run with the same input sends no write request at all (no POST, PATCH or upload).
 options:
   name:
     description:
@@ -212,7 +217,7 @@ options:
     description:
       - The deployment's schedules; V([]) removes them all. Not managed when not set.
       - Each has exactly one of O(schedules[].cron), O(schedules[].interval) or O(schedules[].rrule).
-      - Three times a day, as in the old guide, is C(cron: "0 8,13,18 * * *").
+      - "Three times a day, as in the old guide, is C(cron: '0 8,13,18 * * *')."
     type: list
     elements: dict
     suboptions:
@@ -472,7 +477,7 @@ MARK = "@@SELFHOSTED_PREFECT_INTROSPECTION@@"
 def out(**kw):
     sys.stdout.write("\n" + MARK + json.dumps(kw, default=str) + "\n")
     sys.stdout.flush()
-    sys.exit(0)
+    raise SystemExit(0)
 mode, entrypoint = sys.argv[1], sys.argv[2]
 path, func = entrypoint.rsplit(":", 1)
 try:

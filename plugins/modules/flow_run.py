@@ -18,21 +18,26 @@ description:
   - Starting a run is an action, not a state, so every call starts a new run and reports a change,
     unless O(idempotency_key) names a run that already exists.
 author:
-  - selfhosted.prefect maintainers
+  - selfhosted.prefect maintainers (@selfhosted)
 extends_documentation_fragment:
   - selfhosted.prefect.prefect_api
+  - selfhosted.prefect.attributes
 attributes:
   check_mode:
-    description: In check mode no run is started; the module checks that the deployment exists and
-      reports a change (none when O(idempotency_key) names an existing run).
     support: full
+    details:
+      - No run is started. The module checks that the deployment exists and reports a change,
+        or no change when O(idempotency_key) names an existing run.
   diff_mode:
-    description: Nothing to compare; no diff is returned.
     support: none
+    details:
+      - Starting a run has no before and after to compare.
   idempotent:
-    description: Not idempotent by nature, each call starts a run. With O(idempotency_key), a second
-      call with the same key finds the first run and reports no change.
     support: partial
+    details:
+      - Not idempotent by nature, each call starts a new run.
+      - With O(idempotency_key), a second call with the same key finds the first run and reports
+        no change.
 options:
   deployment:
     description:
@@ -271,10 +276,10 @@ def run(module, client, p):
                 result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_of(flow_run)[1],
                               state_type=state_type, final=False, elapsed=round(time.monotonic() - start, 1),
                               logs=read_logs(client, flow_run["id"], p["log_lines"]))
-                module.fail_json(msg="flow run %s (%s) of %s did not end within %ss: it is still %s (is a worker"
-                                 " polling work pool %r?)" % (flow_run.get("name"), flow_run["id"], p["deployment"],
-                                                             p["wait_timeout"], state_of(flow_run)[1],
-                                                             deployment.get("work_pool_name")), **result)
+                msg = ("flow run %s (%s) of %s did not end within %ss: it is still %s (is a worker polling work"
+                       " pool %r?)" % (flow_run.get("name"), flow_run["id"], p["deployment"], p["wait_timeout"],
+                                       state_of(flow_run)[1], deployment.get("work_pool_name")))
+                module.fail_json(msg=msg, **result)
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             flow_run = client.get("/flow_runs/%s" % flow_run["id"])
         result["elapsed"] = round(time.monotonic() - start, 1)

@@ -236,4 +236,3 @@ def docker_ready():
 
 def docker_image_exists(image):
     return subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode == 0
-

@@ -15,8 +15,6 @@ from __future__ import annotations
 import sys
 import time
 
-import pytest
-
 PREFECT_PYTHON = sys.executable  # the venv: it has prefect; the module itself runs under /usr/bin/python3
 
 THREE_TIMES_A_DAY = {"cron": "0 8,13,18 * * *", "timezone": "Europe/Paris"}
