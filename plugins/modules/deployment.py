@@ -528,6 +528,16 @@ out(flow_name=name, parameter_openapi_schema=schema, prefect_version=getattr(pre
 '''
 
 
+def timezone_known(name):
+    """False only when this host's time zone database is readable and lacks ``name``."""
+    try:
+        import zoneinfo  # pylint: disable=import-outside-toplevel
+        zones = zoneinfo.available_timezones()
+    except Exception:  # pylint: disable=broad-except
+        return True
+    return not zones or name in zones or name == "UTC"
+
+
 class DeploymentModule(object):
     def __init__(self, module):
         self.module = module
@@ -761,6 +771,10 @@ class DeploymentModule(object):
             schedules = normalize_schedules(p.get("schedules")) if p.get("schedules") is not None else None
         except ScheduleError as exc:
             self.fail(to_native(exc))
+        for index, canon in enumerate(schedules or []):
+            if canon.get("timezone") and not timezone_known(canon["timezone"]):
+                self.fail("schedules[%d]: unknown timezone %r (use an IANA name such as Europe/Paris)"
+                          % (index, canon["timezone"]))
         flow_name, schema = self.resolve_flow()
         self.client = PrefectClient.from_module(self.module)
         try:
@@ -830,9 +844,7 @@ class DeploymentModule(object):
             if s3_plan is not None:
                 self.apply_s3(s3, s3_plan)
             if existing is None:
-                flow = self.client.post("/flows/", {"name": flow_name})
-                body = create_body(desired, flow["id"], name, schedules or [])
-                self.client.post("/deployments/", body)
+                self.create(flow_name, name, desired, schedules)
             else:
                 self.apply_update(existing, changes, plan, desired)
             final = self.read_deployment(flow_name, name)
@@ -851,6 +863,21 @@ class DeploymentModule(object):
         for warning in self.warnings:
             self.module.warn(warning)
         self.module.exit_json(**result)
+
+    def create(self, flow_name, name, desired, schedules):
+        """Create the flow (if needed) then the deployment. A flow made here is deleted again
+        when the server refuses the deployment, so a refused input leaves nothing behind."""
+        flow_existed = self.client.get_or_none("/flows/name/%s" % quote(flow_name, safe="")) is not None
+        flow = self.client.post("/flows/", {"name": flow_name})
+        try:
+            self.client.post("/deployments/", create_body(desired, flow["id"], name, schedules or []))
+        except PrefectAPIError:
+            if not flow_existed:
+                try:
+                    self.client.delete_if_exists("/flows/%s" % flow["id"])
+                except PrefectAPIError:
+                    pass
+            raise
 
     def apply_update(self, existing, changes, plan, desired):
         dep_id = existing["id"]

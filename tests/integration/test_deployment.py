@@ -273,7 +273,19 @@ def test_bad_schedule_refused(run_module, prefect_api, unique_name, flows_dir):
     result = run_module("deployment", local_args(flows_dir, unique_name("x"), pool,
                                                  schedules=[{"cron": "0 8 * * *", "interval": 60}]))
     assert result["failed"] is True and "mutually exclusive" in result["msg"], result
+    result = run_module("deployment", local_args(flows_dir, unique_name("x"), pool,
+                                                 schedules=[{"cron": "0 8 * * *", "timezone": "Mars/Olympus"}]))
+    _assert_refused(result, "unknown timezone 'Mars/Olympus'")
     assert count_deployments(prefect_api) == before
+
+    # refused by the server itself (a cron the module cannot check): the flow made for it is removed again
+    flows = prefect_api.post("/flows/count", {})
+    args = local_args(flows_dir, unique_name("x"), pool, entrypoint="failing.py:always_fails",
+                      schedules=[{"cron": "61 25 * * *"}])
+    result = run_module("deployment", args)
+    assert result["failed"] is True and "cron" in result["msg"].lower(), result
+    assert count_deployments(prefect_api) == before
+    assert prefect_api.post("/flows/count", {}) == flows
 
 
 # ---------------------------------------------------------------------------------------------------------------
