@@ -16,14 +16,15 @@ description:
     its own server container, its own database and database role, and its own credentials.
   - This module manages the database side, that is a PostgreSQL role that can log in with the given
     password, a database owned by that role, and the extensions Prefect needs (C(pg_trgm)).
-  - SQL runs inside the PostgreSQL container through the Docker API (like C(docker exec)), so
-    the database port need not be published and no PostgreSQL driver is needed on the host.
+  - SQL runs inside the PostgreSQL container through the Docker API (like C(docker exec)), with
+    community.docker's API client, so the database port need not be published and no PostgreSQL
+    driver is needed on the host. The usual community.docker connection options apply.
   - The password is checked by logging in with it over TCP inside the container; it is changed
     only when that login fails. It never appears in the output.
   - The tenant's server container is managed by the C(selfhosted.prefect.server) role with
     community.docker modules; this module only touches the database.
 author:
-  - selfhosted.prefect maintainers
+  - selfhosted.prefect maintainers (@selfhosted)
 attributes:
   check_mode:
     support: full
@@ -82,13 +83,10 @@ options:
     type: list
     elements: str
     default: [pg_trgm]
-  docker_host:
-    description:
-      - Docker API to use, for example C(unix:///var/run/docker.sock) or C(tcp://host:2376).
-      - Defaults to E(DOCKER_HOST) or the local socket.
-    type: str
+extends_documentation_fragment:
+  - community.docker.docker.api_documentation
 requirements:
-  - The C(docker) Python SDK on the host that runs the module.
+  - C(requests) on the host that runs the module (as for community.docker's modules; no Docker SDK).
   - C(psql) in the PostgreSQL container (as in the official C(postgres) image).
 notes:
   - Removing the tenant's server container is the role's job; this module does not touch
@@ -133,45 +131,50 @@ import base64
 import hashlib
 import hmac
 import re
-import traceback
 import unicodedata
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import docker
-    from docker.errors import DockerException, NotFound
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.community.docker.plugins.module_utils.common_api import (
+    AnsibleDockerClient,
+    RequestException,
+)
+from ansible_collections.community.docker.plugins.module_utils._api.errors import DockerException
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class TenantDatabase(object):
-    """Runs SQL in the PostgreSQL container with psql through the Docker API."""
+    """Runs SQL in the PostgreSQL container with psql, through community.docker's API client."""
 
-    def __init__(self, module, container, admin_user):
-        self.module = module
+    def __init__(self, client, container, admin_user):
+        self.client = client
+        self.module = client.module
         self.admin_user = admin_user
-        try:
-            client = docker.DockerClient(base_url=module.params["docker_host"]) if module.params["docker_host"] \
-                else docker.from_env()
-            self.container = client.containers.get(container)
-        except NotFound:
-            module.fail_json(msg="PostgreSQL container %r does not exist" % container)
-        except DockerException as exc:
-            module.fail_json(msg="Cannot reach the Docker engine: %s" % exc)
-        if self.container.status != "running":
-            module.fail_json(msg="PostgreSQL container %r is %s, not running" % (container, self.container.status))
+        self.container = container
+        info = client.get_container(container)
+        if info is None:
+            self.module.fail_json(msg="PostgreSQL container %r does not exist" % container)
+        if not info.get("State", {}).get("Running"):
+            self.module.fail_json(msg="PostgreSQL container %r is %s, not running"
+                                  % (container, info.get("State", {}).get("Status", "unknown")))
 
     def _exec(self, cmd, env=None):
-        result = self.container.exec_run(cmd, environment=env)
-        output = result.output.decode("utf-8", "replace").strip() if result.output else ""
-        return result.exit_code, output
+        data = {
+            "Container": self.container, "User": "", "Privileged": False, "Tty": False,
+            "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Cmd": cmd,
+            "Env": ["%s=%s" % item for item in env.items()] if env else None,
+        }
+        try:
+            exec_id = self.client.post_json_to_json("/containers/{0}/exec", self.container, data=data)["Id"]
+            stdout, stderr = self.client.post_json_to_stream("/exec/{0}/start", exec_id,
+                                                             data={"Tty": False, "Detach": False},
+                                                             stream=False, tty=False, demux=True)
+            rc = self.client.get_json("/exec/{0}/json", exec_id).get("ExitCode") or 0
+        except (DockerException, RequestException) as exc:
+            self.module.fail_json(msg="Running psql in container %s failed: %s" % (self.container, exc))
+        output = (to_text(stdout or b"") + to_text(stderr or b"")).strip()
+        return rc, output
 
     def run(self, sql, database="postgres"):
         """Run one SQL text as the superuser over the container's local socket; return (rc, output)."""
@@ -189,8 +192,8 @@ class TenantDatabase(object):
         # psql interpolates variables only in scripts, not in -c strings: feed a script on stdin.
         script = 'printf "%s\\n%s\\n" "\\getenv pw TENANT_PASSWORD" "$TENANT_SQL" | ' \
                  'psql -X -q -v ON_ERROR_STOP=1 -U "$TENANT_ADMIN" -d postgres'
-        rc, out = self._exec(["sh", "-c", script], {"TENANT_PASSWORD": password, "TENANT_SQL": sql,
-                                                     "TENANT_ADMIN": self.admin_user})
+        env = {"TENANT_PASSWORD": password, "TENANT_SQL": sql, "TENANT_ADMIN": self.admin_user}
+        rc, out = self._exec(["sh", "-c", script], env)
         if rc != 0:
             self.module.fail_json(msg="Setting the password of the tenant's role failed: %s"
                                   % out.replace(password, "********"))
@@ -240,7 +243,7 @@ def quote_literal(value):
 
 
 def main():
-    module = AnsibleModule(
+    client = AnsibleDockerClient(
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -251,11 +254,11 @@ def main():
             database_user=dict(type="str"),
             database_password=dict(type="str", no_log=True),
             extensions=dict(type="list", elements="str", default=["pg_trgm"]),
-            docker_host=dict(type="str"),
         ),
         required_if=[("state", "present", ["database_password"])],
         supports_check_mode=True,
     )
+    module = client.module
     p = module.params
     if not NAME_RE.match(p["name"]):
         module.fail_json(msg="name %r is not a valid tenant name: use a lowercase letter, then lowercase "
@@ -269,10 +272,7 @@ def main():
     for ext in p["extensions"]:
         if not IDENT_RE.match(ext):
             module.fail_json(msg="extensions: %r is not a valid extension name" % ext)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-
-    db = TenantDatabase(module, p["database_container"], p["database_admin_user"])
+    db = TenantDatabase(client, p["database_container"], p["database_admin_user"])
 
     role_exists = db.query("SELECT 1 FROM pg_roles WHERE rolname = %s" % quote_literal(dbuser)) == "1"
     owner = db.query("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s"
