@@ -26,7 +26,7 @@ import time
 import pytest
 
 from fixtures_s3_worker import docker_image_exists, docker_ready
-from test_deployment import create_aws_block, deployment
+from test_deployment import deployment
 
 PREFECT_PYTHON = sys.executable
 PROCESS_POOL = "e2e-process"
@@ -72,7 +72,11 @@ def test_local_source_runs_completed(run_module, prefect_api, prefect_worker, un
 def test_s3_source_runs_completed(run_module, prefect_api, prefect_worker, unique_name, flows_dir, s3_server):
     worker = prefect_worker(PROCESS_POOL)
     block = unique_name("e2e-s3")
-    create_aws_block(prefect_api, block, s3_server)
+    # the credentials block is made the Ansible way, with selfhosted.prefect.block
+    made = run_module("block", {"block_type": "aws-credentials", "name": block, "data": {
+        "aws_access_key_id": s3_server.access_key, "aws_secret_access_key": s3_server.secret_key,
+        "region_name": s3_server.region, "aws_client_parameters": {"endpoint_url": s3_server.endpoint_url}}})
+    assert made["changed"] and not made["failed"], made
     name = unique_name("s3")
     result = run_module("deployment", {
         "name": name, "entrypoint": "weather.py:weather", "work_pool_name": PROCESS_POOL,
