@@ -77,6 +77,7 @@ options:
 notes:
   - Secret fields are compared with the stored values read with C(include_secrets=true);
     these values never leave the module.
+  - O(data) is not written to the target host's system log, as it may hold secrets.
 seealso:
   - name: Prefect blocks
     description: Blocks in the Prefect documentation.
@@ -276,6 +277,24 @@ def _version_key(version):
             break
         numbers.append(digits)
     return numbers
+
+
+class BlockModule(AnsibleModule):
+    """AnsibleModule that keeps O(data) out of the target's syslog/journal entry.
+
+    Which fields of data are secret is known only once the block schema has been read,
+    after AnsibleModule has logged its invocation, so data is not logged at all.
+    """
+
+    def _log_invocation(self):
+        data = self.params.get("data")
+        if data is not None:
+            self.params["data"] = "NOT_LOGGING_BLOCK_DATA"
+        try:
+            super(BlockModule, self)._log_invocation()
+        finally:
+            if data is not None:
+                self.params["data"] = data
 
 
 class BlockManager(object):
@@ -480,7 +499,7 @@ def main():
         data=dict(type="dict"),
         block_schema_version=dict(type="str"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = BlockModule(argument_spec=argument_spec, supports_check_mode=True)
     manager = BlockManager(module)
     try:
         manager.run()

@@ -103,3 +103,17 @@ def test_pool_snapshot():
                     "queues": {"default": {"description": "d", "priority": 1, "concurrency_limit": None,
                                            "is_paused": False}}}
     assert work_pool.pool_snapshot(None, []) == {}
+
+
+def test_block_data_is_not_logged_on_the_target(monkeypatch):
+    seen = {}
+
+    def fake_log_invocation(self):
+        seen.update(self.params)
+
+    monkeypatch.setattr(block.AnsibleModule, "_log_invocation", fake_log_invocation)
+    module = object.__new__(block.BlockModule)
+    module.params = {"name": "x", "data": {"value": "s3cr3t"}}
+    module._log_invocation()  # pylint: disable=protected-access
+    assert seen == {"name": "x", "data": "NOT_LOGGING_BLOCK_DATA"}
+    assert module.params["data"] == {"value": "s3cr3t"}
