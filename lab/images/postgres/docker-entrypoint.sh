@@ -91,11 +91,24 @@ verify_minimum_env() {
   fi
 }
 
+nss_wrapper_lib() {
+  local f
+  for f in /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so; do
+    if [ -e "$f" ]; then printf '%s' "$f"; return 0; fi
+  done
+  return 1
+}
+
 init_database_dir() {
-  local pwfile
-  if ! getent passwd "$(id -u)" >/dev/null; then
-    die "error: uid $(id -u) has no /etc/passwd entry; initdb needs one" \
-        "       (run as root, as postgres (999) or as a uid known to the image)"
+  local pwfile lib wrapped=
+  # `docker run --user 1234:1234`: initdb needs a passwd entry for its uid
+  if ! getent passwd "$(id -u)" >/dev/null && lib=$(nss_wrapper_lib); then
+    wrapped=1
+    export LD_PRELOAD=$lib NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP
+    NSS_WRAPPER_PASSWD=$(mktemp)
+    NSS_WRAPPER_GROUP=$(mktemp)
+    printf 'postgres:x:%s:%s:PostgreSQL:%s:/bin/false\n' "$(id -u)" "$(id -g)" "$PGDATA" >"$NSS_WRAPPER_PASSWD"
+    printf 'postgres:x:%s:\n' "$(id -g)" >"$NSS_WRAPPER_GROUP"
   fi
   if [ -n "${POSTGRES_INITDB_WALDIR:-}" ]; then
     set -- --waldir "$POSTGRES_INITDB_WALDIR" "$@"
@@ -109,6 +122,10 @@ init_database_dir() {
     die "error: initdb failed"
   fi
   rm -f "$pwfile"
+  if [ -n "$wrapped" ]; then
+    rm -f "$NSS_WRAPPER_PASSWD" "$NSS_WRAPPER_GROUP"
+    unset LD_PRELOAD NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP
+  fi
 }
 
 setup_hba_conf() {
