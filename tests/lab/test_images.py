@@ -110,7 +110,7 @@ def host_port(name, port):
     """The 127.0.0.1 port docker published for the container's PORT/tcp."""
     out = docker("port", name, f"{port}/tcp").stdout.split()
     for entry in out:
-        host, _, p = entry.rpartition(":")
+        host, _sep, p = entry.rpartition(":")
         if host == "127.0.0.1":
             return int(p)
     raise AssertionError(f"{name}: {port}/tcp is not published on 127.0.0.1 ({out})")
@@ -299,7 +299,7 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \\
 
 @pytest.fixture(scope="module")
 def pg(lab):
-    net, _ = lab.network("pg")
+    net, _subnet = lab.network("pg")
     vol = lab.volume("pgdata")
     env = {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "s3cret-" + secrets.token_hex(4), "POSTGRES_DB": "appdb"}
     opts = ["--network", net, "-p", "127.0.0.1::5432", "-v", f"{vol}:/var/lib/postgresql/data"]
@@ -567,7 +567,7 @@ def _dind_options(net, data_vol, extra=()):
 
 
 def _start_dind_tls(lab):
-    net, _ = lab.network("dind")
+    net, _subnet = lab.network("dind")
     data = lab.volume("dind-data")
     certs = lab.volume("dind-certs")
     opts = _dind_options(net, data, ["-v", f"{certs}:/certs", "-p", "127.0.0.1::2376",
@@ -639,7 +639,7 @@ def test_dind_client_certs_work_from_the_host(lab, dind, tmp_path, monkeypatch):
     # a TLS client without a client certificate is turned away
     ctx = ssl.create_default_context(cafile=str(client_dir / "ca.pem"))
     with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
-        status, _ = http_get(f"https://127.0.0.1:{port}/version", context=ctx)
+        status, _body = http_get(f"https://127.0.0.1:{port}/version", context=ctx)
         raise ConnectionError(f"answered {status} without a client certificate")
 
 
@@ -656,7 +656,7 @@ def test_dind_loads_an_image_and_runs_a_container(lab, dind, tiny_image):
 
 
 def test_dind_plain_tcp_when_tls_is_off_and_passes_extra_args(lab):
-    net, _ = lab.network("dind-plain")
+    net, _subnet = lab.network("dind-plain")
     data = lab.volume("dind-plain-data")
     opts = _dind_options(net, data, ["-e", "DOCKER_TLS_CERTDIR="])
     name = lab.run("dind-plain", DIND, "--label", "labtest=extra-arg", options=opts)
@@ -738,7 +738,7 @@ def test_prefect_cli_and_bundled_packages(lab):
     code = ("import prefect, prefect_docker, prefect_aws, prefect_redis, s3fs, docker, boto3; "
             "print(prefect.__version__, prefect_docker.__version__, prefect_aws.__version__)")
     out = lab.oneshot(PREFECT, "sh", "-c", f'prefect version && echo "--" && python -c "{code}"').stdout
-    version, _, imports = out.partition("--\n")
+    version, _sep, imports = out.partition("--\n")
     assert re.search(r"^Version:\s+3\.9\.1$", version, re.M), out
     assert imports.split() == ["3.9.1", "0.7.4", "0.7.12"]
     # the official image's layout: WORKDIR, tini as PID 1, entrypoint script

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Open a tenant's Prefect UI in headless Chromium, log in with basic auth, and check
 that the page says it is connected to its API.
 
-Usage: ui_check.py URL AUTH_STRING_FILE SCREENSHOT_PNG [EXPECTED_WORK_POOL]
+Usage: python ui_check.py URL AUTH_STRING_FILE SCREENSHOT_PNG [EXPECTED_WORK_POOL]
 
 Exits 0 when the UI loaded, accepted the credentials and shows the dashboard with no
 "Can't connect to Server API" banner, and (when given) lists the expected work
