@@ -590,7 +590,7 @@ def main(argv=None):
             " and noisy; the ratios matter more." % (facts["load_start"], facts["load_end"]),
             "A: `selfhosted.prefect.work_pool` and `selfhosted.prefect.deployment` in two loops;"
             " modules run under %s (no prefect), `prefect_python` is the venv's Python, which the"
-            " deployment module starts once per deployment and run to read the flow's name and parameter"
+            " deployment module runs once per deployment to read the flow's name and parameter"
             " schema (it imports prefect)." % args.module_python,
             "A': the same playbook with `flow_name` and `parameter_openapi_schema` given, so that process"
             " is not started; shows how much of A's re-run is that process.",
