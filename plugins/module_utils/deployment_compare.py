@@ -407,32 +407,31 @@ def plan_has_changes(plan):
     return bool(plan["update"] or plan["create"] or plan["delete"])
 
 
+def _add_schedule_options(out, source):
+    """Copy the optional schedule fields that are set in ``source`` into ``out``."""
+    if source.get("parameters"):
+        out["parameters"] = source["parameters"]
+    if source.get("slug"):
+        out["slug"] = source["slug"]
+    if source.get("max_scheduled_runs") is not None:
+        out["max_scheduled_runs"] = source["max_scheduled_runs"]
+    return out
+
+
 def describe_schedule(canon):
     """A readable dict for diffs and return values."""
     out = schedule_definition(canon)
     if canon["kind"] == "interval" and canon.get("anchor_date") is None:
         out.pop("anchor_date", None)
     out["active"] = canon["active"]
-    if canon["parameters"]:
-        out["parameters"] = canon["parameters"]
-    if canon.get("slug"):
-        out["slug"] = canon["slug"]
-    if canon.get("max_scheduled_runs") is not None:
-        out["max_scheduled_runs"] = canon["max_scheduled_runs"]
-    return out
+    return _add_schedule_options(out, canon)
 
 
 def describe_actual_schedule(actual):
     """A readable dict of an API schedule (without ids and timestamps)."""
     out = copy.deepcopy(actual.get("schedule") or {})
     out["active"] = bool(actual.get("active", True))
-    if actual.get("parameters"):
-        out["parameters"] = actual["parameters"]
-    if actual.get("slug"):
-        out["slug"] = actual["slug"]
-    if actual.get("max_scheduled_runs") is not None:
-        out["max_scheduled_runs"] = actual["max_scheduled_runs"]
-    return out
+    return _add_schedule_options(out, actual)
 
 
 def planned_schedule_view(plan):
