@@ -60,8 +60,7 @@ COLLECTION_ROOT = HERE.parent
 ASSETS = HERE / "modules_vs_cli"
 VENV_BIN = Path(sys.executable).parent
 SERVER_START_TIMEOUT = 300
-ENTRYPOINT = "bench_flow.py:bench"
-FLOW_NAME = "bench-flow"
+FLOW_SOURCE = ASSETS / "flows" / "bench_flow.py"
 TIMEZONE = "Europe/Paris"
 TARGET_RERUN_RATIO = 5.0
 PROFILE_RE = re.compile(r"^(\S.*?) -{2,} (\d+(?:\.\d+)?)s\s*$", re.M)
@@ -205,6 +204,16 @@ class Server:
 
 
 # -- inputs -------------------------------------------------------------------------------
+def write_flows(directory, items):
+    """bench_flow_NN.py for each item: the same small flow under the item's flow name."""
+    source = FLOW_SOURCE.read_text()
+    if 'name="bench-flow"' not in source:
+        raise BenchmarkError("%s no longer names its flow bench-flow" % FLOW_SOURCE)
+    for item in items:
+        path = Path(directory) / item["entrypoint"].split(":")[0]
+        path.write_text(source.replace('name="bench-flow"', 'name=%s' % json.dumps(item["flow_name"])))
+
+
 def make_items(prefix, count):
     items = []
     for i in range(1, count + 1):
@@ -217,6 +226,9 @@ def make_items(prefix, count):
             "parameters": {"city": "City-%02d" % i, "days": 1 + i % 7},
             "tags": ["bench", prefix, "n%02d" % i],
             "cron": "%d 8,13,18 * * *" % (i % 60),
+            # One flow file per deployment: every re-run reads (or finds cached) 20 different flows.
+            "entrypoint": "bench_flow_%02d.py:bench" % i,
+            "flow_name": "bench-flow-%02d" % i,
         })
     return items
 
@@ -255,6 +267,9 @@ class Runner:
             # The deployment module's flow-reading process imports prefect: keep its
             # home (profiles, caches) out of ~/.prefect.
             "PREFECT_HOME": str(self.root / "module-prefect-home"),
+            # The deployment module's flow cache (introspection_cache) lives under XDG_CACHE_HOME:
+            # a fresh one per benchmark, so a run never profits from an earlier one.
+            "XDG_CACHE_HOME": str(self.root / "module-cache"),
             "BENCH_PREFECT_API_AUTH_STRING": self.server.auth_string,
         })
         return env
@@ -324,7 +339,7 @@ def verify(server, items, flows_dir):
             problems.append("deployment %s missing" % item["deployment"])
             continue
         bad = []
-        for field, want in (("work_pool_name", item["pool"]), ("entrypoint", ENTRYPOINT),
+        for field, want in (("work_pool_name", item["pool"]), ("entrypoint", item["entrypoint"]),
                             ("parameters", item["parameters"]), ("description", item["deployment_description"]),
                             ("pull_steps", expected_pull)):
             if dep.get(field) != want:
@@ -340,7 +355,7 @@ def verify(server, items, flows_dir):
         flow_id = dep.get("flow_id")
         if flow_id not in flow_names:
             flow_names[flow_id] = server.request("GET", "/flows/%s" % flow_id).get("name")
-        if flow_names[flow_id] != FLOW_NAME:
+        if flow_names[flow_id] != item["flow_name"]:
             bad.append("flow name=%r" % flow_names[flow_id])
         if bad:
             problems.append("deployment %s: %s" % (item["deployment"], "; ".join(bad)))
@@ -406,13 +421,28 @@ def machine_facts(module_python):
     }
 
 
+def load_note(facts):
+    """How loaded the machine was, from the load averages at the start and the end."""
+    try:
+        nproc = int(facts["nproc"])
+        loads = [float(facts["load_start"].split()[0]), float(facts["load_end"].split()[0])]
+    except (KeyError, ValueError, IndexError):
+        return "Load average: %s at the start, %s at the end." % (facts.get("load_start"), facts.get("load_end"))
+    busy = max(loads) > nproc
+    return ("Load average %s at the start, %s at the end, on %d cores: %s" % (
+        facts["load_start"], facts["load_end"], nproc,
+        "the machine was busy with other work, so absolute times are inflated and noisy; the ratios"
+        " (measured in one run) matter more." if busy else
+        "the machine was otherwise idle (this benchmark runs one process at a time, about one core)."))
+
+
 def ratio(num, den):
     return num / den if den else float("inf")
 
 
 def render(results, facts):
-    keys = ("mod_first", "mod_rerun", "mod_fixed_rerun", "cli_first", "cli_rerun", "baseline")
-    a1, a2, af, b1, b2, base = (results.get(k) for k in keys)
+    keys = ("mod_first", "mod_rerun", "mod_fixed_rerun", "cli_first", "cli_rerun", "baseline", "mod_nocache_rerun")
+    a1, a2, af, b1, b2, base, an = (results.get(k) for k in keys)
     lines = []
     lines.append("| approach | first run s | re-run s | re-run: pool tasks s / deployment tasks s"
                  " | CPU s, first run / re-run (playbook's processes + server) | re-run changed (recap, tasks)"
@@ -434,6 +464,9 @@ def render(results, facts):
             cpu(first), cpu(rerun), rerun["recap"]["changed"], rw.get("pools", "?"), rw.get("deployments", "?"), rw.get("schedules", "?"),
             "%d + %d" % (rerun["pools_ok"], rerun["deps_ok"]))
     lines.append(row("A: selfhosted.prefect modules", a1, a2))
+    if an:
+        lines.append(row("A, introspection cache off: every flow read again by a process importing prefect",
+                         None, an))
     if af:
         lines.append(row("A': modules, flow named in the playbook (no flow-reading process)", None, af))
     lines.append(row("B: ansible.builtin.command + prefect CLI", b1, b2))
@@ -445,6 +478,9 @@ def render(results, facts):
     lines.append("| --- | ---: |")
     lines.append("| re-run: CLI / modules (target >= %.0fx) | **%.2fx** |"
                  % (TARGET_RERUN_RATIO, ratio(b2["elapsed"], a2["elapsed"])))
+    if an:
+        lines.append("| re-run: CLI / modules with the introspection cache off | %.2fx |"
+                     % ratio(b2["elapsed"], an["elapsed"]))
     if af:
         lines.append("| re-run: CLI / modules with the flow named in the playbook | %.2fx |"
                      % ratio(b2["elapsed"], af["elapsed"]))
@@ -503,6 +539,8 @@ def main(argv=None):
              " like a target host)")
     parser.add_argument("--no-fixed-flow", action="store_true",
                         help="skip A' (module re-run with flow_name and parameter_openapi_schema given)")
+    parser.add_argument("--no-cache-off", action="store_true",
+                        help="skip the module re-run with introspection_cache: false")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the floor (as many ansible.builtin.ping runs as A has module runs)")
     parser.add_argument("--results", default=str(HERE / "results"),
@@ -540,8 +578,8 @@ def main(argv=None):
         for prefix in ("mod", "cli"):
             dirs[prefix] = root / ("flows-%s" % prefix)
             dirs[prefix].mkdir()
-            shutil.copy(ASSETS / "flows" / "bench_flow.py", dirs[prefix] / "bench_flow.py")
-        common = {"bench_api_url": server.api_url, "bench_entrypoint": ENTRYPOINT, "bench_timezone": TIMEZONE,
+            write_flows(dirs[prefix], make_items(prefix, args.count))
+        common = {"bench_api_url": server.api_url, "bench_timezone": TIMEZONE,
                   "bench_prefect_bin": str(prefect_bin), "bench_prefect_python": str(sys.executable),
                   "bench_prefect_version": facts["prefect"]}
         mod_items = make_items("mod", args.count)
@@ -568,9 +606,16 @@ def main(argv=None):
         if a2["recap"]["changed"] != 0:
             noop_failures.append("A re-run reported changed=%d (expected 0), log %s"
                                  % (a2["recap"]["changed"], a2["log"]))
-        results["mod_fixed_rerun"] = None
+        results["mod_fixed_rerun"] = results["mod_nocache_rerun"] = None
+        if not args.no_cache_off:
+            nocache_vars = dict(mod_vars, bench_introspection_cache=False)
+            an = timed("mod_nocache_rerun", "A re-run, cache off", "modules.yml", nocache_vars, mod_items,
+                       dirs["mod"], a2["snapshot"])
+            if an["recap"]["changed"] != 0:
+                noop_failures.append("A re-run with the cache off reported changed=%d (expected 0), log %s"
+                                     % (an["recap"]["changed"], an["log"]))
         if not args.no_fixed_flow:
-            fixed_vars = dict(mod_vars, bench_flow_name=FLOW_NAME, bench_parameter_schema=a1["snapshot"]["schema"])
+            fixed_vars = dict(mod_vars, bench_flow_named=True, bench_parameter_schema=a1["snapshot"]["schema"])
             af = timed("mod_fixed_rerun", "A' re-run, flow named", "modules.yml", fixed_vars, mod_items,
                        dirs["mod"], a2["snapshot"])
             if af["recap"]["changed"] != 0:
@@ -585,13 +630,16 @@ def main(argv=None):
         facts["total_wall_s"] = "%.0f" % (time.monotonic() - wall_start)
 
         notes = [
-            "The machine was busy with other test runs on its 2 cores while this ran"
-            " (load average %s at the start, %s at the end): absolute times are inflated"
-            " and noisy; the ratios matter more." % (facts["load_start"], facts["load_end"]),
+            load_note(facts),
             "A: `selfhosted.prefect.work_pool` and `selfhosted.prefect.deployment` in two loops;"
             " modules run under %s (no prefect), `prefect_python` is the venv's Python, which the"
-            " deployment module runs once per deployment to read the flow's name and parameter"
-            " schema (it imports prefect)." % args.module_python,
+            " deployment module starts to read a flow's name and parameter schema (it imports prefect)"
+            " when its introspection cache has no valid entry for that flow: on the first run, once"
+            " per flow file (each deployment has its own); on the re-run the entries written by the"
+            " first run are reused after checking the code's and environment's file stamps. The cache"
+            " starts empty (XDG_CACHE_HOME in the benchmark's temporary directory)." % args.module_python,
+            "A, cache off: the re-run with `introspection_cache: false`, i.e. one flow-reading process"
+            " per deployment, as the module did before the cache.",
             "A': the same playbook with `flow_name` and `parameter_openapi_schema` given, so that process"
             " is not started; shows how much of A's re-run is that process.",
             "B: `prefect work-pool create NAME --type process` (failed_when tolerates 'already exists'),"
@@ -605,10 +653,12 @@ def main(argv=None):
             " off (it would fill the database with scheduled runs while the playbooks run); started in %s s."
             % (facts["prefect"], facts["server_start_s"]),
         ]
-        if results.get("mod_fixed_rerun"):
-            notes.append("Reading the flow costs %.1f s per deployment on this run ((A re-run - A' re-run) / %d);"
-                         " A' is then %.2f s per module run."
-                         % ((results["mod_rerun"]["elapsed"] - results["mod_fixed_rerun"]["elapsed"]) / args.count,
+        if results.get("mod_fixed_rerun") and results.get("mod_nocache_rerun"):
+            notes.append("Reading a flow costs %.1f s per deployment on this run ((cache off - A') / %d),"
+                         " checking a cache entry %.2f s ((A re-run - A') / %d); A' is %.2f s per module run."
+                         % ((results["mod_nocache_rerun"]["elapsed"] - results["mod_fixed_rerun"]["elapsed"])
+                            / args.count, args.count,
+                            (results["mod_rerun"]["elapsed"] - results["mod_fixed_rerun"]["elapsed"]) / args.count,
                             args.count, results["mod_fixed_rerun"]["elapsed"] / (2 * args.count)))
         if results.get("baseline"):
             notes.append("Floor: %d `ansible.builtin.ping` runs took %.1f s (%.2f s per module run): Ansible's own"

@@ -29,7 +29,6 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlsplit
 
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
-from ansible.module_utils.urls import open_url
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -161,6 +160,9 @@ class S3Client(object):
             send[name] = value
         if data is not None:
             send["Content-Length"] = str(len(data))
+        # Imported here: ansible's urls (and the cryptography it loads) only costs a module run
+        # that talks to S3.
+        from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
         try:
             resp = open_url(url, data=data, headers=send, method=method, timeout=self.timeout,
                             validate_certs=self.validate_certs, ca_path=self.ca_path, use_proxy=True,

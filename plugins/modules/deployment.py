@@ -179,6 +179,24 @@ options:
     type: str
     choices: [static, import]
     default: static
+  introspection_cache:
+    description:
+      - Keep what was read from the code (the flow's name and parameter schema) in a cache on the host
+        that runs the module, and reuse it while the code and the Python environment that read it are
+        unchanged, instead of starting a Python process that imports C(prefect) on every run.
+      - An entry is reused only when every C(*.py) file under the code directory (the same paths,
+        sizes and modification times), the interpreter, the directories of its C(sys.path) (a package
+        installed, upgraded or removed changes them) and C(prefect)'s own files are as when it was
+        written. Code directories with more than 5000 Python files are not cached.
+      - The cache holds no secret. Check mode reads it but does not write it.
+    type: bool
+    default: true
+  introspection_cache_dir:
+    description:
+      - Directory of the cache (created 0700).
+      - Defaults to C(selfhosted-prefect/flows) under E(XDG_CACHE_HOME), or under C(~/.cache) of the
+        user running the module.
+    type: path
   parameter_openapi_schema:
     description:
       - The flow's parameter schema, when it cannot be read from the code. Overrides what is read.
@@ -425,6 +443,25 @@ flow_name:
   returned: always
   type: str
   sample: weather
+introspection:
+  description: Where the flow's name and parameter schema came from.
+  returned: always
+  type: dict
+  contains:
+    source:
+      description: V(code) (read by a Python process that imports C(prefect)), V(cache) (an entry of
+        O(introspection_cache) whose code and environment are unchanged) or V(given) (nothing read).
+      type: str
+      sample: cache
+    cache:
+      description: What the cache lookup found (V(hit), V(miss) and why, V(disabled)).
+      type: str
+      returned: when the code was to be read
+      sample: "miss: the code changed"
+    python:
+      description: The interpreter that read the flow, or whose result was reused.
+      type: str
+      returned: when RV(introspection.source) is not V(given)
 """
 
 import copy
@@ -460,6 +497,7 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_comp
     schedule_api_body,
     update_body,
 )
+from ansible_collections.selfhosted.prefect.plugins.module_utils import flow_cache
 from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_s3 import (
     S3Client,
     S3Error,
@@ -524,7 +562,7 @@ try:
 except Exception as exc:
     out(error="introspection", msg="%s: %s" % (type(exc).__name__, exc))
 out(flow_name=name, parameter_openapi_schema=schema, prefect_version=getattr(prefect, "__version__", None),
-    python=sys.executable)
+    python=sys.executable, sys_path=[p for p in sys.path if p], prefect_file=getattr(prefect, "__file__", None))
 '''
 
 
@@ -532,6 +570,11 @@ def timezone_known(name):
     """False only when this host's time zone database is readable and lacks ``name``."""
     try:
         import zoneinfo  # pylint: disable=import-outside-toplevel
+        zoneinfo.ZoneInfo(name)
+        return True
+    except Exception:  # pylint: disable=broad-except
+        pass
+    try:  # not found: trust that only when the database is there at all (listing it costs ~40 ms)
         zones = zoneinfo.available_timezones()
     except Exception:  # pylint: disable=broad-except
         return True
@@ -544,6 +587,7 @@ class DeploymentModule(object):
         self.params = module.params
         self.client = None
         self.warnings = []
+        self.introspection_info = {}
 
     def fail(self, msg, **kwargs):
         self.module.fail_json(msg=msg, **kwargs)
@@ -606,7 +650,7 @@ class DeploymentModule(object):
         return candidates
 
     def introspect(self, code_dir, entrypoint):
-        """dict(flow_name, parameter_openapi_schema) read with `prefect`, or a failure."""
+        """dict(flow_name, parameter_openapi_schema) read with `prefect` (or from the cache), or a failure."""
         path, _func = parse_entrypoint(entrypoint)
         if not os.path.isfile(os.path.join(code_dir, path)):
             self.fail("entrypoint file %s not found in %s" % (path, code_dir))
@@ -614,6 +658,14 @@ class DeploymentModule(object):
         for python in self.python_candidates():
             if not os.path.exists(python):
                 self.fail("prefect_python %s does not exist on this host" % python)
+            cached = self.cache_lookup(code_dir, entrypoint, python)
+            if cached is not None:
+                return cached
+            try:
+                code_stamps = flow_cache.stamps_for(code_dir, [])["code"] if self.cache_dir else None
+            except flow_cache.TooManyFiles:
+                code_stamps = None
+                self.introspection_info["cache"] = "skipped: more than %d Python files" % flow_cache.MAX_FILES
             rc, out, err = self.module.run_command([python, "-c", INTROSPECT, self.params["introspection"], entrypoint],
                                                    cwd=code_dir)
             result = None
@@ -628,8 +680,46 @@ class DeploymentModule(object):
                 continue
             if result.get("error"):
                 self.fail("cannot register %s: %s" % (entrypoint, result["msg"]))
+            self.introspection_info.update(source="code", python=python)
+            if code_stamps is not None:
+                self.cache_store(code_dir, entrypoint, python, code_stamps, result)
             return result
         return {"error": "noprefect", "tried": tried}
+
+    def introspection_view(self):
+        info = dict(self.introspection_info)
+        info.setdefault("source", "given")
+        return info
+
+    # -- the flow cache (module_utils/flow_cache.py) ------------------------------------
+    @property
+    def cache_dir(self):
+        if not self.params["introspection_cache"]:
+            return None
+        return self.params["introspection_cache_dir"] or flow_cache.default_cache_dir()
+
+    def cache_lookup(self, code_dir, entrypoint, python):
+        if not self.cache_dir:
+            self.introspection_info["cache"] = "disabled"
+            return None
+        key = flow_cache.cache_key(code_dir, entrypoint, self.params["introspection"], python)
+        found, reason = flow_cache.load(self.cache_dir, key, code_dir)
+        self.introspection_info["cache"] = ("hit: " if found else "miss: ") + reason
+        if found is None:
+            return None
+        self.introspection_info.update(source="cache", python=python)
+        return found
+
+    def cache_store(self, code_dir, entrypoint, python, code_stamps, result):
+        if self.module.check_mode:
+            return  # check mode leaves the host as it was, the cache included
+        key = flow_cache.cache_key(code_dir, entrypoint, self.params["introspection"], python)
+        stamps = {"code": code_stamps,
+                  "environment": [flow_cache.stamp(p) for p in flow_cache.environment_paths(python, result)]}
+        kept = dict((k, result[k]) for k in ("flow_name", "parameter_openapi_schema", "prefect_version") if k in result)
+        error = flow_cache.store(self.cache_dir, key, stamps, kept)
+        if error:
+            self.warnings.append(error)
 
     def resolve_flow(self):
         """flow_name and parameter schema (None when not managed)."""
@@ -787,7 +877,8 @@ class DeploymentModule(object):
     def absent(self, flow_name):
         name = self.params["name"]
         existing = self.read_deployment(flow_name, name)
-        result = dict(changed=existing is not None, deployment={}, flow_name=flow_name)
+        result = dict(changed=existing is not None, deployment={}, flow_name=flow_name,
+                      introspection=self.introspection_view())
         if self.module._diff:
             result["diff"] = dict(before=self.view(existing) if existing else {}, after={})
         if existing and not self.module.check_mode:
@@ -806,13 +897,15 @@ class DeploymentModule(object):
         p = self.params
         name = p["name"]
         desired = self.desired_fields(schema)
-        self.check_work_pool(p["work_pool_name"])
+        existing = self.read_deployment(flow_name, name)
+        if existing is None or existing.get("work_pool_name") != p["work_pool_name"]:
+            # A deployment already in the pool proves the pool exists (deleting a pool detaches it).
+            self.check_work_pool(p["work_pool_name"])
 
         s3_plan = None
         if p["source"]["type"] == "s3":
             s3, s3_plan, local, remote = self.plan_s3()
 
-        existing = self.read_deployment(flow_name, name)
         diff = {"before": {}, "after": {}}
         if existing is None:
             changed = True
@@ -851,8 +944,8 @@ class DeploymentModule(object):
         else:
             final = existing
 
-        result = dict(changed=changed, flow_name=flow_name, deployment=self.result_view(final, flow_name, name,
-                                                                                        desired, schedules))
+        result = dict(changed=changed, flow_name=flow_name, introspection=self.introspection_view(),
+                      deployment=self.result_view(final, flow_name, name, desired, schedules))
         if s3_plan is not None:
             result["s3_upload"] = dict(
                 bucket=p["source"]["bucket"], folder=s3_folder(p["source"].get("folder")),
@@ -936,6 +1029,8 @@ def main():
         )),
         prefect_python=dict(type="path"),
         introspection=dict(type="str", choices=["static", "import"], default="static"),
+        introspection_cache=dict(type="bool", default=True),
+        introspection_cache_dir=dict(type="path"),
         parameter_openapi_schema=dict(type="dict"),
         work_pool_name=dict(type="str"),
         work_queue_name=dict(type="str"),

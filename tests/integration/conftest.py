@@ -185,6 +185,8 @@ class ModuleRunner:
             "ANSIBLE_REMOTE_TEMP": str(self.workdir / "tmp-remote"),
             "ANSIBLE_HOME": str(self.workdir / "ansible-home"),
             "JSON_CAPTURE_FILE": str(capture),
+            # The deployment module's flow cache: per test session, never the user's ~/.cache.
+            "XDG_CACHE_HOME": str(self.workdir / "xdg-cache"),
         })
         run_env.update(env or {})
         cmd = [str(VENV_BIN / "ansible"), "localhost", "-m", fqcn,

@@ -155,6 +155,53 @@ def test_lifecycle_local_source(run_module, prefect_api, unique_name, flows_dir)
     assert result["changed"] is False and not result["failed"], result
 
 
+def test_flow_cache_reused_until_the_code_changes(run_module, prefect_api, unique_name, flows_dir):
+    """The flow read once is reused from the cache; editing the code or disabling the cache reads it again."""
+    pool = make_pool(prefect_api, unique_name("pool"))
+    name = unique_name("cached")
+    args = local_args(flows_dir, name, pool)
+
+    # check mode reads the flow but leaves no cache entry behind
+    result = run_module("deployment", args, check=True)
+    assert result["changed"] is True and not result["failed"], result
+    assert result["introspection"]["source"] == "code"
+    assert result["introspection"]["cache"] == "miss: no entry"
+
+    result = run_module("deployment", args)
+    assert result["changed"] is True and not result["failed"], result
+    assert result["introspection"] == {"source": "code", "cache": "miss: no entry", "python": PREFECT_PYTHON}
+    schema = deployment(prefect_api, "weather", name)["parameter_openapi_schema"]
+    assert set(schema["properties"]) == {"city", "days"}
+
+    result = run_module("deployment", args)
+    assert result["changed"] is False and not result["failed"], result
+    assert result["introspection"] == {"source": "cache", "cache": "hit: unchanged code and environment",
+                                       "python": PREFECT_PYTHON}
+    assert result["flow_name"] == "weather"
+
+    # the flow is renamed and gains a parameter: the cache entry is stale, the new flow is read
+    code = (flows_dir / "weather.py").read_text()
+    code = code.replace("@flow(log_prints=True)", '@flow(name="weather-renamed", log_prints=True)')
+    code = code.replace("days: int = 3) -> str:", "days: int = 3, unit: str = \"C\") -> str:")
+    (flows_dir / "weather.py").write_text(code)
+    result = run_module("deployment", args)
+    assert result["changed"] is True and not result["failed"], result
+    assert result["introspection"]["cache"] == "miss: the code changed"
+    assert result["flow_name"] == "weather-renamed"
+    renamed = deployment(prefect_api, "weather-renamed", name)
+    assert set(renamed["parameter_openapi_schema"]["properties"]) == {"city", "days", "unit"}
+
+    result = run_module("deployment", dict(args, introspection_cache=False))
+    assert result["changed"] is False and not result["failed"], result
+    assert result["introspection"] == {"source": "code", "cache": "disabled", "python": PREFECT_PYTHON}
+
+    # flow_name and schema given: nothing is read
+    result = run_module("deployment", dict(args, flow_name="weather-renamed",
+                                           parameter_openapi_schema=renamed["parameter_openapi_schema"]))
+    assert result["changed"] is False and not result["failed"], result
+    assert result["introspection"] == {"source": "given"}
+
+
 def test_schedules_replaced_one_by_one(run_module, prefect_api, unique_name, flows_dir):
     pool = make_pool(prefect_api, unique_name("pool"))
     name = unique_name("sched")

@@ -404,12 +404,80 @@ def test_from_module_fails_cleanly(monkeypatch):
     module = FakeModule(dict(api_url=API, api_auth_string=AUTH, validate_certs=True, ca_path=None, timeout=5.0,
                              retries=0, retry_timeout=5.0))
 
-    def refused(*args, **kwargs):
-        raise URLError(ConnectionRefusedError(111, "Connection refused"))
+    class Refused(object):
+        def open(self, *args, **kwargs):
+            raise URLError(ConnectionRefusedError(111, "Connection refused"))
 
-    monkeypatch.setattr(pc, "open_url", refused)
+    monkeypatch.setattr(pc, "build_opener", lambda *handlers: Refused())
     with pytest.raises(SystemExit):
         PrefectClient.from_module(module)
     assert module.failed["msg"].startswith("Could not reach the Prefect API: GET %s/admin/version" % API)
     assert module.failed["status"] is None
     assert AUTH not in json.dumps(module.failed)
+
+
+class RecordingOpener(object):
+    """Stands in for the urllib opener: records the requests, answers a version."""
+
+    def __init__(self, handlers):
+        self.handlers = handlers
+        self.requests = []
+
+    def open(self, request, timeout=None):
+        self.requests.append(request)
+        return VersionResponse(200, "3.9.1")
+
+
+class VersionResponse(object):
+    def __init__(self, status, payload):
+        self.status = status
+        self._body = json.dumps(payload).encode()
+        self.headers = {}
+
+    def read(self):
+        return self._body
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    made = {"openers": [], "contexts": []}
+    real = pc.ssl.create_default_context
+
+    def build(*handlers):
+        opener = RecordingOpener(handlers)
+        made["openers"].append(opener)
+        return opener
+
+    def context(cafile=None):
+        made["contexts"].append(cafile)
+        return real(cafile=cafile)
+
+    monkeypatch.setattr(pc, "build_opener", build)
+    monkeypatch.setattr(pc.ssl, "create_default_context", context)
+    return made
+
+
+def test_one_opener_and_tls_context_per_client(recording):
+    client = PrefectClient("https://prefect.example:4200/api", auth_string=AUTH)
+    for _ in range(3):
+        assert client.get("/admin/version") == "3.9.1"
+    assert recording["contexts"] == [None]
+    assert len(recording["openers"]) == 1 and len(recording["openers"][0].requests) == 3
+    request = recording["openers"][0].requests[0]
+    assert request.get_method() == "GET" and request.full_url == "https://prefect.example:4200/api/admin/version"
+
+
+def test_plain_http_loads_no_certificates(recording):
+    PrefectClient(API, auth_string=AUTH).get("/admin/version")
+    assert recording["contexts"] == []
+    assert recording["openers"][0].handlers == ()
+
+
+def test_unreadable_ca_path_fails_at_once_without_retries(tmp_path, recording):
+    sleeps = []
+    client = PrefectClient("https://prefect.example:4200/api", ca_path=str(tmp_path / "missing.pem"),
+                           sleep=sleeps.append)
+    with pytest.raises(PrefectAPIError) as err:
+        client.get("/admin/version")
+    assert "cannot load the CA certificates from ca_path %s" % (tmp_path / "missing.pem") in str(err.value)
+    assert sleeps == [] and recording["openers"] == []
