@@ -72,12 +72,21 @@ def code_files(code_dir, max_files=MAX_FILES):
     return sorted(found)
 
 
-def environment_paths(python, reported):
-    """What the interpreter's side contributes to the stamps, from the reading process's report."""
+def environment_paths(python, reported, code_dir=None):
+    """What the interpreter's side contributes to the stamps, from the reading process's report.
+
+    The code directory itself (prefect puts it on sys.path to load the flow) is left out: its
+    files are stamped one by one, and its own time moves whenever Python writes __pycache__.
+    """
     paths = [os.path.realpath(python)]
+    code = os.path.realpath(code_dir) if code_dir else None
     for path in reported.get("sys_path") or []:
-        if path and os.path.isdir(path):
-            paths.append(path)
+        if not path or not os.path.isdir(path):
+            continue
+        real = os.path.realpath(path)
+        if code and (real == code or real.startswith(code + os.sep)):
+            continue
+        paths.append(path)
     if reported.get("prefect_file"):
         paths.append(reported["prefect_file"])
     return paths

@@ -715,7 +715,7 @@ class DeploymentModule(object):
             return  # check mode leaves the host as it was, the cache included
         key = flow_cache.cache_key(code_dir, entrypoint, self.params["introspection"], python)
         stamps = {"code": code_stamps,
-                  "environment": [flow_cache.stamp(p) for p in flow_cache.environment_paths(python, result)]}
+                  "environment": [flow_cache.stamp(p) for p in flow_cache.environment_paths(python, result, code_dir)]}
         kept = dict((k, result[k]) for k in ("flow_name", "parameter_openapi_schema", "prefect_version") if k in result)
         error = flow_cache.store(self.cache_dir, key, stamps, kept)
         if error:

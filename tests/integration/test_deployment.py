@@ -201,6 +201,12 @@ def test_flow_cache_reused_until_the_code_changes(run_module, prefect_api, uniqu
     assert result["changed"] is False and not result["failed"], result
     assert result["introspection"] == {"source": "given"}
 
+    # import mode runs the file and has its own entry, reused the same way
+    for expected in ("miss: no entry", "hit: unchanged code and environment"):
+        result = run_module("deployment", dict(args, introspection="import"))
+        assert result["changed"] is False and not result["failed"], result
+        assert result["introspection"]["cache"] == expected
+
 
 def test_schedules_replaced_one_by_one(run_module, prefect_api, unique_name, flows_dir):
     pool = make_pool(prefect_api, unique_name("pool"))

@@ -144,3 +144,10 @@ def test_unwritable_cache_dir_reports_an_error(tmp_path, code):
 
 def test_default_dir_follows_xdg(tmp_path):
     assert flow_cache.default_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "selfhosted-prefect" / "flows")
+
+
+def test_code_dir_on_sys_path_is_not_an_environment_stamp(tmp_path, code, site):
+    reported = {"sys_path": [str(code), str(code / "pkg"), str(site)]}
+    paths = flow_cache.environment_paths(sys.executable, reported, str(code))
+    assert str(code) not in paths and str(code / "pkg") not in paths
+    assert str(site) in paths
