@@ -616,24 +616,23 @@ def main(argv=None):
         a1 = timed("mod_first", "A first run", "modules.yml", mod_vars, mod_items, dirs["mod"])
         a2 = timed("mod_rerun", "A re-run", "modules.yml", mod_vars, mod_items, dirs["mod"], a1["snapshot"])
         noop_failures = []
-        if a2["recap"]["changed"] != 0:
-            noop_failures.append("A re-run reported changed=%d (expected 0), log %s"
-                                 % (a2["recap"]["changed"], a2["log"]))
+
+        def expect_noop(run):
+            if run["recap"]["changed"] != 0:
+                noop_failures.append("%s reported changed=%d (expected 0), log %s"
+                                     % (run["label"], run["recap"]["changed"], run["log"]))
+        expect_noop(a2)
         results["mod_fixed_rerun"] = results["mod_nocache_rerun"] = None
         if not args.no_cache_off:
             nocache_vars = dict(mod_vars, bench_introspection_cache=False)
             an = timed("mod_nocache_rerun", "A re-run, cache off", "modules.yml", nocache_vars, mod_items,
                        dirs["mod"], a2["snapshot"])
-            if an["recap"]["changed"] != 0:
-                noop_failures.append("A re-run with the cache off reported changed=%d (expected 0), log %s"
-                                     % (an["recap"]["changed"], an["log"]))
+            expect_noop(an)
         if not args.no_fixed_flow:
             fixed_vars = dict(mod_vars, bench_flow_named=True, bench_parameter_schema=a1["snapshot"]["schema"])
             af = timed("mod_fixed_rerun", "A' re-run, flow named", "modules.yml", fixed_vars, mod_items,
                        dirs["mod"], a2["snapshot"])
-            if af["recap"]["changed"] != 0:
-                noop_failures.append("A' re-run reported changed=%d (expected 0), log %s"
-                                     % (af["recap"]["changed"], af["log"]))
+            expect_noop(af)
         if not args.no_baseline:
             results["baseline"] = runner.run("floor: ping", ASSETS / "baseline.yml", mod_vars)
         # B: the CLI

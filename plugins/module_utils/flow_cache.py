@@ -92,17 +92,20 @@ def environment_paths(python, reported, code_dir=None):
     return paths
 
 
-def stamps_for(code_dir, env_paths, max_files=MAX_FILES):
-    code = code_files(code_dir, max_files)
-    return {"code": [stamp(p) for p in code], "environment": [stamp(p) for p in env_paths]}
+def code_stamps(code_dir, max_files=MAX_FILES):
+    """Stamps of the code's ``*.py`` files; raises TooManyFiles past max_files."""
+    return [stamp(p) for p in code_files(code_dir, max_files)]
 
 
 def entry_path(cache_dir, key):
     return os.path.join(cache_dir, key[:2], key + ".json")
 
 
-def load(cache_dir, key, code_dir, max_files=MAX_FILES):
-    """The cached result for key when its stamps still hold, else None (with the reason)."""
+def load(cache_dir, key, code):
+    """The cached result for key when its stamps still hold, else None (with the reason).
+
+    ``code`` is code_stamps() of the code directory, taken once by the caller (and stored
+    with the new entry on a miss)."""
     path = entry_path(cache_dir, key)
     try:
         with open(path, "r") as handle:
@@ -112,20 +115,18 @@ def load(cache_dir, key, code_dir, max_files=MAX_FILES):
     if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT or not isinstance(entry.get("result"), dict):
         return None, "unknown entry format"
     stamps = entry.get("stamps") or {}
-    try:
-        now = stamps_for(code_dir, [s[0] for s in stamps.get("environment") or []], max_files)
-    except TooManyFiles:
-        return None, "more than %d Python files" % max_files
-    if now["code"] != stamps.get("code"):
+    if code != stamps.get("code"):
         return None, "the code changed"
-    if now["environment"] != stamps.get("environment"):
+    environment = stamps.get("environment") or []
+    if [stamp(s[0]) for s in environment] != environment:
         return None, "the Python environment changed"
     return entry["result"], "unchanged code and environment"
 
 
-def store(cache_dir, key, stamps, result):
+def store(cache_dir, key, code, env_paths, result):
     """Write an entry atomically (0600 in a 0700 directory). Returns an error string or None."""
     path = entry_path(cache_dir, key)
+    stamps = {"code": code, "environment": [stamp(p) for p in env_paths]}
     entry = {"format": CACHE_FORMAT, "stamps": stamps, "result": result}
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

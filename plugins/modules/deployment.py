@@ -570,6 +570,9 @@ def timezone_known(name):
     """False only when this host's time zone database is readable and lacks ``name``."""
     try:
         import zoneinfo  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return True
+    try:
         zoneinfo.ZoneInfo(name)
         return True
     except Exception:  # pylint: disable=broad-except
@@ -655,17 +658,14 @@ class DeploymentModule(object):
         if not os.path.isfile(os.path.join(code_dir, path)):
             self.fail("entrypoint file %s not found in %s" % (path, code_dir))
         tried = []
+        code = self.code_stamps(code_dir)
         for python in self.python_candidates():
             if not os.path.exists(python):
                 self.fail("prefect_python %s does not exist on this host" % python)
-            cached = self.cache_lookup(code_dir, entrypoint, python)
+            key = flow_cache.cache_key(code_dir, entrypoint, self.params["introspection"], python)
+            cached = self.cache_lookup(key, code, python)
             if cached is not None:
                 return cached
-            try:
-                code_stamps = flow_cache.stamps_for(code_dir, [])["code"] if self.cache_dir else None
-            except flow_cache.TooManyFiles:
-                code_stamps = None
-                self.introspection_info["cache"] = "skipped: more than %d Python files" % flow_cache.MAX_FILES
             rc, out, err = self.module.run_command([python, "-c", INTROSPECT, self.params["introspection"], entrypoint],
                                                    cwd=code_dir)
             result = None
@@ -681,8 +681,8 @@ class DeploymentModule(object):
             if result.get("error"):
                 self.fail("cannot register %s: %s" % (entrypoint, result["msg"]))
             self.introspection_info.update(source="code", python=python)
-            if code_stamps is not None:
-                self.cache_store(code_dir, entrypoint, python, code_stamps, result)
+            if code is not None:
+                self.cache_store(key, code, flow_cache.environment_paths(python, result, code_dir), result)
             return result
         return {"error": "noprefect", "tried": tried}
 
@@ -698,26 +698,32 @@ class DeploymentModule(object):
             return None
         return self.params["introspection_cache_dir"] or flow_cache.default_cache_dir()
 
-    def cache_lookup(self, code_dir, entrypoint, python):
+    def code_stamps(self, code_dir):
+        """Stamps of the code, taken once per run; None when the cache is off or cannot be used."""
         if not self.cache_dir:
             self.introspection_info["cache"] = "disabled"
             return None
-        key = flow_cache.cache_key(code_dir, entrypoint, self.params["introspection"], python)
-        found, reason = flow_cache.load(self.cache_dir, key, code_dir)
+        try:
+            return flow_cache.code_stamps(code_dir)
+        except flow_cache.TooManyFiles:
+            self.introspection_info["cache"] = "skipped: more than %d Python files" % flow_cache.MAX_FILES
+            return None
+
+    def cache_lookup(self, key, code, python):
+        if code is None:
+            return None
+        found, reason = flow_cache.load(self.cache_dir, key, code)
         self.introspection_info["cache"] = ("hit: " if found else "miss: ") + reason
         if found is None:
             return None
         self.introspection_info.update(source="cache", python=python)
         return found
 
-    def cache_store(self, code_dir, entrypoint, python, code_stamps, result):
+    def cache_store(self, key, code, env_paths, result):
         if self.module.check_mode:
             return  # check mode leaves the host as it was, the cache included
-        key = flow_cache.cache_key(code_dir, entrypoint, self.params["introspection"], python)
-        stamps = {"code": code_stamps,
-                  "environment": [flow_cache.stamp(p) for p in flow_cache.environment_paths(python, result, code_dir)]}
         kept = dict((k, result[k]) for k in ("flow_name", "parameter_openapi_schema", "prefect_version") if k in result)
-        error = flow_cache.store(self.cache_dir, key, stamps, kept)
+        error = flow_cache.store(self.cache_dir, key, code, env_paths, kept)
         if error:
             self.warnings.append(error)
 
