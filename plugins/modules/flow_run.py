@@ -169,14 +169,14 @@ from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
-    PrefectAPIError,
-    PrefectClient,
-    prefect_api_argument_spec,
-)
+from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import prefect_api_argument_spec
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Module option -> field of the create_flow_run body.
+RUN_FIELDS = (("parameters", "parameters"), ("job_variables", "job_variables"), ("tags", "tags"),
+              ("run_name", "name"), ("work_queue_name", "work_queue_name"), ("idempotency_key", "idempotency_key"))
 
 
 def state_of(flow_run):
@@ -184,37 +184,95 @@ def state_of(flow_run):
     return state.get("type") or (flow_run or {}).get("state_type"), state.get("name") or (flow_run or {}).get("state_name")
 
 
-def find_deployment(client, module, ref):
-    if UUID_RE.match(ref):
-        deployment = client.get_or_none("/deployments/%s" % ref)
-    elif ref.count("/") == 1 and all(ref.split("/")):
-        flow_name, name = ref.split("/")
-        deployment = client.get_or_none("/deployments/name/%s/%s" % (quote(flow_name, safe=""), quote(name, safe="")))
-    else:
-        module.fail_json(msg="deployment %r must be flow_name/deployment_name or a deployment id" % ref)
-    if deployment is None:
-        module.fail_json(msg="deployment %r not found on the Prefect server" % ref)
-    return deployment
+class FlowRunManager(PrefectManager):
+    """Starts a flow run of a deployment (once per idempotency key) and optionally waits for it."""
 
+    def find_deployment(self, ref):
+        if UUID_RE.match(ref):
+            deployment = self.client.get_or_none("/deployments/%s" % ref)
+        elif ref.count("/") == 1 and all(ref.split("/")):
+            flow_name, name = ref.split("/")
+            deployment = self.client.get_or_none("/deployments/name/%s/%s"
+                                                 % (quote(flow_name, safe=""), quote(name, safe="")))
+        else:
+            self.fail("deployment %r must be flow_name/deployment_name or a deployment id" % ref)
+        if deployment is None:
+            self.fail("deployment %r not found on the Prefect server" % ref)
+        return deployment
 
-def find_by_idempotency_key(client, deployment, key):
-    runs = client.post("/flow_runs/filter", {
-        "flow_runs": {"idempotency_key": {"any_": [key]}},
-        "deployments": {"id": {"any_": [deployment["id"]]}},
-        "limit": 1,
-    })
-    return runs[0] if runs else None
+    def find_by_idempotency_key(self, deployment, key):
+        runs = self.client.post("/flow_runs/filter", {
+            "flow_runs": {"idempotency_key": {"any_": [key]}},
+            "deployments": {"id": {"any_": [deployment["id"]]}},
+            "limit": 1,
+        })
+        return runs[0] if runs else None
 
+    def read_logs(self, flow_run_id):
+        count = self.params["log_lines"]
+        if count <= 0:
+            return []
+        logs = self.client.post("/logs/filter", {
+            "logs": {"flow_run_id": {"any_": [flow_run_id]}},
+            "sort": "TIMESTAMP_DESC",
+            "limit": count,
+        }) or []
+        return [entry.get("message", "") for entry in reversed(logs)]
 
-def read_logs(client, flow_run_id, count):
-    if count <= 0:
-        return []
-    logs = client.post("/logs/filter", {
-        "logs": {"flow_run_id": {"any_": [flow_run_id]}},
-        "sort": "TIMESTAMP_DESC",
-        "limit": count,
-    }) or []
-    return [entry.get("message", "") for entry in reversed(logs)]
+    def run(self):
+        p = self.params
+        deployment = self.find_deployment(p["deployment"])
+        existing = None
+        if p.get("idempotency_key"):
+            existing = self.find_by_idempotency_key(deployment, p["idempotency_key"])
+        result = self.result(existing is None, deployment_id=deployment["id"])
+
+        if self.check_mode and existing is None:
+            result.update(flow_run_id=None, flow_run={}, state=None, state_type=None, final=False)
+            return result
+
+        if existing is None:
+            body = dict((field, p[option]) for option, field in RUN_FIELDS if p.get(option) is not None)
+            flow_run = self.client.post("/deployments/%s/create_flow_run" % deployment["id"], body)
+        else:
+            flow_run = existing
+
+        if p["wait"] and not self.check_mode:
+            flow_run = self.wait(flow_run, deployment, result)
+
+        state_type, state_name = state_of(flow_run)
+        result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_name, state_type=state_type,
+                      final=state_type in FINAL_STATES)
+        if p["wait"] and p["fail_on_failure"] and state_type != "COMPLETED" and not self.check_mode:
+            message = ((flow_run.get("state") or {}).get("message") or "").strip()
+            self.fail("flow run %s (%s) of %s ended %s%s" % (
+                flow_run.get("name"), flow_run["id"], p["deployment"], state_name,
+                (": " + message) if message else ""), **result)
+        return result
+
+    def wait(self, flow_run, deployment, result):
+        """Poll until the run is final; fail with its last logs on timeout. Adds elapsed and logs."""
+        p = self.params
+        start = time.monotonic()
+        deadline = start + max(0, p["wait_timeout"])
+        interval = max(0.2, p["poll_interval"])
+        while True:
+            state_type, _name = state_of(flow_run)
+            if state_type in FINAL_STATES:
+                break
+            if time.monotonic() >= deadline:
+                result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_of(flow_run)[1],
+                              state_type=state_type, final=False, elapsed=round(time.monotonic() - start, 1),
+                              logs=self.read_logs(flow_run["id"]))
+                msg = ("flow run %s (%s) of %s did not end within %ss: it is still %s (is a worker polling work"
+                       " pool %r?)" % (flow_run.get("name"), flow_run["id"], p["deployment"], p["wait_timeout"],
+                                       state_of(flow_run)[1], deployment.get("work_pool_name")))
+                self.fail(msg, **result)
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            flow_run = self.client.get("/flow_runs/%s" % flow_run["id"])
+        result["elapsed"] = round(time.monotonic() - start, 1)
+        result["logs"] = self.read_logs(flow_run["id"])
+        return flow_run
 
 
 def main():
@@ -234,66 +292,7 @@ def main():
         log_lines=dict(type="int", default=20),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
-    client = PrefectClient.from_module(module)
-    try:
-        run(module, client, p)
-    except PrefectAPIError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-
-
-def run(module, client, p):
-    deployment = find_deployment(client, module, p["deployment"])
-    existing = None
-    if p.get("idempotency_key"):
-        existing = find_by_idempotency_key(client, deployment, p["idempotency_key"])
-    result = dict(deployment_id=deployment["id"], changed=existing is None)
-
-    if module.check_mode and existing is None:
-        result.update(flow_run_id=None, flow_run={}, state=None, state_type=None, final=False)
-        module.exit_json(**result)
-
-    if existing is None:
-        body = {}
-        for option, field in (("parameters", "parameters"), ("job_variables", "job_variables"), ("tags", "tags"),
-                              ("run_name", "name"), ("work_queue_name", "work_queue_name"),
-                              ("idempotency_key", "idempotency_key")):
-            if p.get(option) is not None:
-                body[field] = p[option]
-        flow_run = client.post("/deployments/%s/create_flow_run" % deployment["id"], body)
-    else:
-        flow_run = existing
-
-    if p["wait"] and not module.check_mode:
-        start = time.monotonic()
-        deadline = start + max(0, p["wait_timeout"])
-        interval = max(0.2, p["poll_interval"])
-        while True:
-            state_type, _name = state_of(flow_run)
-            if state_type in FINAL_STATES:
-                break
-            if time.monotonic() >= deadline:
-                result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_of(flow_run)[1],
-                              state_type=state_type, final=False, elapsed=round(time.monotonic() - start, 1),
-                              logs=read_logs(client, flow_run["id"], p["log_lines"]))
-                msg = ("flow run %s (%s) of %s did not end within %ss: it is still %s (is a worker polling work"
-                       " pool %r?)" % (flow_run.get("name"), flow_run["id"], p["deployment"], p["wait_timeout"],
-                                       state_of(flow_run)[1], deployment.get("work_pool_name")))
-                module.fail_json(msg=msg, **result)
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            flow_run = client.get("/flow_runs/%s" % flow_run["id"])
-        result["elapsed"] = round(time.monotonic() - start, 1)
-        result["logs"] = read_logs(client, flow_run["id"], p["log_lines"])
-
-    state_type, state_name = state_of(flow_run)
-    result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_name, state_type=state_type,
-                  final=state_type in FINAL_STATES)
-    if p["wait"] and p["fail_on_failure"] and state_type != "COMPLETED" and not module.check_mode:
-        message = ((flow_run.get("state") or {}).get("message") or "").strip()
-        module.fail_json(msg="flow run %s (%s) of %s ended %s%s" % (
-            flow_run.get("name"), flow_run["id"], p["deployment"], state_name,
-            (": " + message) if message else ""), **result)
-    module.exit_json(**result)
+    run_module(module, FlowRunManager)
 
 
 if __name__ == "__main__":

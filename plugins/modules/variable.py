@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Creates, updates or deletes a variable on a Prefect 3 server over its REST API.
   - Variables hold configuration that flows read with C(Variable.get()); they are not
-    secret (use M(selfhosted.prefect.block) with the V(secret) block type for secrets).
+    secret (use M(selfhosted.prefect.block_document) with the V(secret) block type for secrets).
 author:
   - selfhosted.prefect maintainers (@selfhosted)
 extends_documentation_fragment:
@@ -116,15 +116,9 @@ from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
-    PrefectAPIError,
-    PrefectClient,
-    prefect_api_argument_spec,
-)
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_compare import (
-    build_diff,
-    equal,
-)
+from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import equal
+from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import prefect_api_argument_spec
 
 
 def describe(variable):
@@ -144,48 +138,42 @@ def same_tags(a, b):
     return sorted(set(a or [])) == sorted(set(b or []))
 
 
-def run(module, client):
-    p = module.params
-    check = module.check_mode
-    path = "/variables/name/%s" % quote(p["name"], safe="")
-    current = client.get_or_none(path)
-    header = "variable %s" % p["name"]
+class VariableManager(PrefectManager):
+    def __init__(self, module, client):
+        super(VariableManager, self).__init__(module, client)
+        self.name = self.params["name"]
+        self.path = "/variables/name/%s" % quote(self.name, safe="")
+        self.header = "variable %s" % self.name
 
-    if p["state"] == "absent":
+    def absent(self):
+        current = self.client.get_or_none(self.path)
         if current is None:
-            return dict(changed=False, variable={})
-        if not check:
-            client.delete_if_exists(path)
-        result = dict(changed=True, variable={})
-        if module._diff:
-            result["diff"] = build_diff(describe(current), {}, before_header=header)
-        return result
+            return self.result(False, header=self.header, variable={})
+        if not self.check_mode:
+            self.client.delete_if_exists(self.path)
+        return self.result(True, describe(current), {}, self.header, variable={})
 
-    value_given = p["value"] is not None
-    if current is None:
-        if not value_given:
-            module.fail_json(msg="value is required to create variable %r" % p["name"])
-        body = {"name": p["name"], "value": p["value"], "tags": p["tags"] or []}
-        after = client.post("/variables/", body) if not check else body
-        result = dict(changed=True, variable=describe(after))
-        if module._diff:
-            result["diff"] = build_diff({}, describe(body), after_header=header)
-        return result
+    def present(self):
+        p = self.params
+        current = self.client.get_or_none(self.path)
+        if current is None:
+            if p["value"] is None:
+                self.fail("value is required to create variable %r" % self.name)
+            body = {"name": self.name, "value": p["value"], "tags": p["tags"] or []}
+            after = body if self.check_mode else self.client.post("/variables/", body)
+            return self.result(True, {}, describe(body), self.header, variable=describe(after))
 
-    update = {}
-    if value_given and not equal(current.get("value"), p["value"]):
-        update["value"] = p["value"]
-    if p["tags"] is not None and not same_tags(current.get("tags"), p["tags"]):
-        update["tags"] = p["tags"]
-    after = dict(current)
-    after.update(update)
-    if update and not check:
-        client.patch(path, update)
-        after = client.get_or_none(path) or after
-    result = dict(changed=bool(update), variable=describe(after))
-    if module._diff:
-        result["diff"] = build_diff(describe(current), describe(after), before_header=header, after_header=header)
-    return result
+        update = {}
+        if p["value"] is not None and not equal(current.get("value"), p["value"]):
+            update["value"] = p["value"]
+        if p["tags"] is not None and not same_tags(current.get("tags"), p["tags"]):
+            update["tags"] = p["tags"]
+        after = dict(current)
+        after.update(update)
+        if update and not self.check_mode:
+            self.client.patch(self.path, update)
+            after = self.client.get_or_none(self.path) or after
+        return self.result(update, describe(current), describe(after), self.header, variable=describe(after))
 
 
 def main():
@@ -197,12 +185,7 @@ def main():
         tags=dict(type="list", elements="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = PrefectClient.from_module(module)
-    try:
-        result = run(module, client)
-    except PrefectAPIError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    module.exit_json(**result)
+    run_module(module, VariableManager)
 
 
 if __name__ == "__main__":

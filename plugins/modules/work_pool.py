@@ -208,17 +208,16 @@ from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
-    PrefectAPIError,
-    PrefectClient,
-    prefect_api_argument_spec,
-)
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_compare import (
+from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import equal
+from ansible_collections.selfhosted.prefect.plugins.module_utils.job_template import (
     TemplateError,
     apply_job_variables,
-    build_diff,
-    equal,
     known_worker_types,
+)
+from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
+    PrefectAPIError,
+    prefect_api_argument_spec,
 )
 
 WORKER_METADATA_PATH = "/collections/views/aggregate-worker-metadata"
@@ -264,17 +263,14 @@ def desired_queue_fields(spec):
     return wanted
 
 
-class WorkPoolManager(object):
+class WorkPoolManager(PrefectManager):
     def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.p = module.params
+        super(WorkPoolManager, self).__init__(module, client)
+        self.p = self.params
         self.name = self.p["name"]
         self.path = "/work_pools/%s" % quote(self.name, safe="")
+        self.header = "work pool %s" % self.name
         self._worker_types = None
-
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, **kwargs)
 
     # -- reading ---------------------------------------------------------------
     def read_pool(self):
@@ -357,23 +353,21 @@ class WorkPoolManager(object):
             self.fail("job_variables: %s" % exc)
 
     # -- main ------------------------------------------------------------------
-    def absent(self, current):
+    def absent(self):
+        current = self.read_pool()
         if current is None:
-            return dict(changed=False, work_pool={})
+            return self.result(False, header=self.header, work_pool={})
         queues = self.read_queues()
-        if not self.module.check_mode:
+        if not self.check_mode:
             self.client.delete_if_exists(self.path)
-        result = dict(changed=True, work_pool={})
-        if self.module._diff:
-            result["diff"] = build_diff(pool_snapshot(current, queues), {},
-                                        before_header="work pool %s" % self.name)
-        return result
+        return self.result(True, pool_snapshot(current, queues), {}, self.header, work_pool={})
 
-    def present(self, current):
+    def present(self):
+        current = self.read_pool()
         self.validate_queues()
         pool_type = self.resolve_type(current)
         template = self.desired_template(pool_type, current)
-        check = self.module.check_mode
+        check = self.check_mode
         changed = False
 
         fields = {}
@@ -423,12 +417,8 @@ class WorkPoolManager(object):
         if queues_changed and not check:
             queues = self.read_queues()
 
-        result = dict(changed=changed, work_pool=pool, queues=queues)
-        if self.module._diff:
-            result["diff"] = build_diff(pool_snapshot(before_pool, before_queues), pool_snapshot(pool, queues),
-                                        before_header="work pool %s" % self.name,
-                                        after_header="work pool %s" % self.name)
-        return result
+        return self.result(changed, pool_snapshot(before_pool, before_queues), pool_snapshot(pool, queues),
+                           self.header, work_pool=pool, queues=queues)
 
     def apply_queues(self, queues, check):
         """Create/update/purge queues. Returns (changed, queues as now known or predicted)."""
@@ -497,17 +487,7 @@ def main():
         job_variables=dict(type="dict"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = PrefectClient.from_module(module)
-    manager = WorkPoolManager(module, client)
-    try:
-        current = manager.read_pool()
-        if module.params["state"] == "absent":
-            result = manager.absent(current)
-        else:
-            result = manager.present(current)
-    except PrefectAPIError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    module.exit_json(**result)
+    run_module(module, WorkPoolManager)
 
 
 if __name__ == "__main__":

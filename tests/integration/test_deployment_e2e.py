@@ -72,8 +72,8 @@ def test_local_source_runs_completed(run_module, prefect_api, prefect_worker, un
 def test_s3_source_runs_completed(run_module, prefect_api, prefect_worker, unique_name, flows_dir, s3_server):
     worker = prefect_worker(PROCESS_POOL)
     block = unique_name("e2e-s3")
-    # the credentials block is made the Ansible way, with selfhosted.prefect.block
-    made = run_module("block", {"block_type": "aws-credentials", "name": block, "data": {
+    # the credentials block is made the Ansible way, with selfhosted.prefect.block_document
+    made = run_module("block_document", {"block_type": "aws-credentials", "name": block, "data": {
         "aws_access_key_id": s3_server.access_key, "aws_secret_access_key": s3_server.secret_key,
         "region_name": s3_server.region, "aws_client_parameters": {"endpoint_url": s3_server.endpoint_url}}})
     assert made["changed"] and not made["failed"], made

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ansible_collections.selfhosted.prefect.plugins.modules import block, deployment, info, work_pool
+from ansible_collections.selfhosted.prefect.plugins.modules import block_document as block, server_info as info, work_pool
 
 
 # -- info ------------------------------------------------------------------------------
@@ -117,15 +117,3 @@ def test_block_data_is_not_logged_on_the_target(monkeypatch):
     module._log_invocation()  # pylint: disable=protected-access
     assert seen == {"name": "x", "data": "NOT_LOGGING_BLOCK_DATA"}
     assert module.params["data"] == {"value": "s3cr3t"}
-
-
-# -- deployment ------------------------------------------------------------------------
-@pytest.mark.parametrize("name, known", [
-    ("Europe/Paris", True),
-    ("UTC", True),
-    ("America/Argentina/Buenos_Aires", True),
-    ("Mars/Olympus", False),
-    ("../../etc/passwd", False),
-])
-def test_timezone_known(name, known):
-    assert deployment.timezone_known(name) is known

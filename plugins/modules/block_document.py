@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: block
+module: block_document
 short_description: Manage a Prefect block document (credentials, storage, secrets)
 version_added: 0.1.0
 description:
@@ -86,7 +86,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: S3 credentials for the SeaweedFS endpoint
-  selfhosted.prefect.block:
+  selfhosted.prefect.block_document:
     api_url: http://127.0.0.1:4200/api
     api_auth_string: "{{ prefect_auth_string }}"
     block_type: aws-credentials
@@ -98,7 +98,7 @@ EXAMPLES = r"""
         endpoint_url: http://127.0.0.1:8333
 
 - name: A bucket that uses those credentials
-  selfhosted.prefect.block:
+  selfhosted.prefect.block_document:
     block_type: s3-bucket
     name: flows
     data:
@@ -109,14 +109,14 @@ EXAMPLES = r"""
           block_document_name: seaweedfs
 
 - name: A plain secret
-  selfhosted.prefect.block:
+  selfhosted.prefect.block_document:
     block_type: secret
     name: smtp-password
     data:
       value: "{{ smtp_password }}"
 
 - name: Remove a block
-  selfhosted.prefect.block:
+  selfhosted.prefect.block_document:
     block_type: secret
     name: smtp-password
     state: absent
@@ -178,21 +178,19 @@ from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
-    PrefectAPIError,
-    PrefectClient,
-    compare_versions,
-    prefect_api_argument_spec,
-)
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_compare import (
-    build_diff,
+from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import equal
+from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import (
     changed_secret_paths,
-    equal,
     mask_secrets,
     masked_diff_pair,
     parse_secret_paths,
     secret_keys_in,
     secret_leaf_values,
+)
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
+    compare_versions,
+    prefect_api_argument_spec,
 )
 
 REGISTER_HINT = (
@@ -286,6 +284,13 @@ class BlockModule(AnsibleModule):
     after AnsibleModule has logged its invocation, so data is not logged at all.
     """
 
+    def __init__(self, *args, **kwargs):
+        super(BlockModule, self).__init__(*args, **kwargs)
+        # Until the schema tells which fields are secret, every value of data is one: an
+        # early failure (server unreachable, bad credentials) prints none of them.
+        self.base_no_log = set(self.no_log_values)
+        self.no_log_values.update(_string_leaves(self.params.get("data")))
+
     def _log_invocation(self):
         data = self.params.get("data")
         if data is not None:
@@ -297,18 +302,11 @@ class BlockModule(AnsibleModule):
                 self.params["data"] = data
 
 
-class BlockManager(object):
-    def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.base_no_log = set(module.no_log_values)
+class BlockDocumentManager(PrefectManager):
+    def __init__(self, module, client):
+        super(BlockDocumentManager, self).__init__(module, client)
+        self.p = self.params
         self.secret_paths = None
-        self.client = None
-        # Until the schema tells which fields are secret, treat every value of data as one.
-        module.no_log_values.update(_string_leaves(self.p.get("data")))
-
-    def connect(self):
-        self.client = PrefectClient.from_module(self.module)
 
     def invocation(self):
         params = dict(self.module.params)
@@ -322,14 +320,15 @@ class BlockManager(object):
     def fail(self, msg, **kwargs):
         self.module.fail_json(msg=msg, invocation=self.invocation(), **kwargs)
 
-    def exit(self, **kwargs):
-        self.module.exit_json(invocation=self.invocation(), **kwargs)
+    def exit(self, result):
+        result["invocation"] = self.invocation()
+        super(BlockDocumentManager, self).exit(result)
 
     def learn_secrets(self, schema):
         self.secret_paths = schema_secret_paths(schema.get("fields") or {})
         values = secret_leaf_values(self.p.get("data") or {}, self.secret_paths)
         self.module.no_log_values.clear()
-        self.module.no_log_values.update(self.base_no_log)
+        self.module.no_log_values.update(self.module.base_no_log)
         self.module.no_log_values.update(values)
 
     # -- reading ---------------------------------------------------------------
@@ -404,30 +403,26 @@ class BlockManager(object):
             described["id"] = document["id"]
         return described
 
-    def run(self):
-        self.connect()
-        check = self.module.check_mode
+    def header(self, block_type):
+        return "block %s/%s" % (block_type["slug"], self.p["name"])
+
+    def absent(self):
         block_type = self.block_type()
-        if block_type is None:
+        document = self.document() if block_type is not None else None
+        if document is None:
             self.secret_paths = []
-            self.exit(changed=False, block={})
+            return self.result(False, block={})
+        schema = document.get("block_schema") or {}
+        self.learn_secrets(schema)
+        if not self.check_mode:
+            self.client.delete_if_exists("/block_documents/%s" % document["id"])
+        before = self.describe(document, schema, normalize_stored_data(document), block_type)
+        return self.result(True, before, {}, self.header(block_type), block={})
+
+    def present(self):
+        check = self.check_mode
+        block_type = self.block_type()
         document = self.document()
-
-        if self.p["state"] == "absent":
-            if document is None:
-                self.secret_paths = []
-                self.exit(changed=False, block={})
-            schema = document.get("block_schema") or {}
-            self.learn_secrets(schema)
-            if not check:
-                self.client.delete_if_exists("/block_documents/%s" % document["id"])
-            result = dict(changed=True, block={})
-            if self.module._diff:
-                before = self.describe(document, schema, normalize_stored_data(document), block_type)
-                result["diff"] = build_diff(before, {}, before_header="block %s/%s"
-                                            % (block_type["slug"], self.p["name"]))
-            self.exit(**result)
-
         schemas = self.schemas(block_type)
         schema = pick_schema(schemas, self.p["block_schema_version"],
                              document.get("block_schema_id") if document else None)
@@ -438,14 +433,12 @@ class BlockManager(object):
                           % (self.p["block_type"], self.p["block_schema_version"], ", ".join(versions) or "none"))
             self.fail("Block type %r has no schema registered on the server. %s" % (self.p["block_type"], REGISTER_HINT))
         self.learn_secrets(schema)
-
         current_data = normalize_stored_data(document) if document else None
         if self.p["data"] is None:
             desired = copy.deepcopy(current_data) if document else {}
         else:
             desired = self.resolve_references(self.p["data"])
         self.validate(schema, desired)
-
         schema_changes = document is not None and document.get("block_schema_id") != schema["id"]
         if document is None:
             changed = True
@@ -468,26 +461,20 @@ class BlockManager(object):
                     body["block_schema_id"] = schema["id"]
                 self.client.patch("/block_documents/%s" % document["id"], body)
 
-        result = dict(
-            changed=changed,
+        # The diff shows secrets masked, a changed one as "******** (changed)".
+        before_data, after_data = masked_diff_pair(current_data, desired, self.secret_paths)
+        before = None
+        if document is not None:
+            before = self.describe(document, (document or {}).get("block_schema") or {}, current_data, block_type)
+            before["data"] = before_data
+        after = self.describe(new_document, schema, desired, block_type)
+        after["data"] = after_data
+        return self.result(
+            changed, before, after, self.header(block_type),
             block=self.describe(new_document, schema, desired, block_type),
             secret_fields=[".".join(p) for p in self.secret_paths],
             changed_secret_fields=changed_secrets if changed else [],
         )
-        if self.module._diff:
-            before_schema = (document or {}).get("block_schema") or {}
-            before_described = None
-            if document is not None:
-                before_described = self.describe(document, before_schema, current_data, block_type)
-            after_described = self.describe(new_document, schema, desired, block_type)
-            before_data, after_data = masked_diff_pair(current_data, desired, self.secret_paths)
-            if before_described is not None:
-                before_described["data"] = before_data
-            after_described["data"] = after_data
-            header = "block %s/%s" % (block_type["slug"], self.p["name"])
-            result["diff"] = build_diff(before_described or {}, after_described,
-                                        before_header=header, after_header=header)
-        self.exit(**result)
 
 
 def main():
@@ -500,11 +487,7 @@ def main():
         block_schema_version=dict(type="str"),
     )
     module = BlockModule(argument_spec=argument_spec, supports_check_mode=True)
-    manager = BlockManager(module)
-    try:
-        manager.run()
-    except PrefectAPIError as exc:
-        manager.fail(**exc.to_fail_kwargs())
+    run_module(module, BlockDocumentManager)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: info
+module: server_info
 short_description: Read facts about a Prefect server
 version_added: 0.1.0
 description:
@@ -44,7 +44,7 @@ options:
 
 EXAMPLES = r"""
 - name: Is the server up, and how did the last day go?
-  selfhosted.prefect.info:
+  selfhosted.prefect.server_info:
     api_url: http://127.0.0.1:4200/api
     api_auth_string: "{{ prefect_auth_string }}"
     gather: [server, flow_runs]
@@ -160,11 +160,8 @@ from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
-    PrefectAPIError,
-    PrefectClient,
-    prefect_api_argument_spec,
-)
+from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import prefect_api_argument_spec
 
 SECTIONS = ["server", "work_pools", "deployments", "variables", "flow_runs"]
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -287,6 +284,25 @@ def gather_flow_runs(client, since, limit):
     }
 
 
+class ServerInfoManager(PrefectManager):
+    """Reads; never writes."""
+
+    def run(self):
+        p = self.params
+        gather = set(p["gather"]) | {"server"}
+        result = dict(changed=False, server=gather_server(self.client))
+        if "work_pools" in gather:
+            result["work_pools"] = gather_work_pools(self.client)
+        if "deployments" in gather:
+            result["deployments"] = gather_deployments(self.client)
+        if "variables" in gather:
+            result["variables"] = gather_variables(self.client)
+        if "flow_runs" in gather:
+            result["flow_runs"] = gather_flow_runs(self.client, parse_since(p["flow_runs_since"]),
+                                                   p["flow_runs_limit"])
+        return result
+
+
 def main():
     argument_spec = prefect_api_argument_spec()
     argument_spec.update(
@@ -295,29 +311,14 @@ def main():
         flow_runs_limit=dict(type="int", default=200),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
-    if p["flow_runs_limit"] < 1:
+    # Bad input is refused before the server is asked anything.
+    if module.params["flow_runs_limit"] < 1:
         module.fail_json(msg="flow_runs_limit must be 1 or more")
     try:
-        since = parse_since(p["flow_runs_since"])
+        parse_since(module.params["flow_runs_since"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    client = PrefectClient.from_module(module)
-    gather = set(p["gather"]) | {"server"}
-    result = dict(changed=False)
-    try:
-        result["server"] = gather_server(client)
-        if "work_pools" in gather:
-            result["work_pools"] = gather_work_pools(client)
-        if "deployments" in gather:
-            result["deployments"] = gather_deployments(client)
-        if "variables" in gather:
-            result["variables"] = gather_variables(client)
-        if "flow_runs" in gather:
-            result["flow_runs"] = gather_flow_runs(client, since, p["flow_runs_limit"])
-    except PrefectAPIError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
-    module.exit_json(**result)
+    run_module(module, ServerInfoManager)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 # Copyright (c) selfhosted.prefect maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""selfhosted.prefect.info against a real Prefect server."""
+"""selfhosted.prefect.server_info against a real Prefect server."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_facts(prefect_api, run_module, unique_name, assert_no_secret, prefect_s
     make_flow_runs(prefect_api, unique_name("flow"), [
         ("COMPLETED", "Completed"), ("COMPLETED", "Completed"), ("FAILED", "Failed"), ("CRASHED", "Crashed")])
 
-    result = run_module("info", {"flow_runs_since": "1h"})
+    result = run_module("server_info", {"flow_runs_since": "1h"})
     assert result["changed"] is False, result
     assert result["server"]["version"] == "3.9.1"
     assert result["server"]["ready"] is True
@@ -49,7 +49,7 @@ def test_facts(prefect_api, run_module, unique_name, assert_no_secret, prefect_s
 
 def test_limit_and_sections(prefect_api, run_module, unique_name):
     make_flow_runs(prefect_api, unique_name("flow"), [("COMPLETED", "Completed")] * 3)
-    result = run_module("info", {"gather": ["flow_runs"], "flow_runs_limit": 2}, check=True)
+    result = run_module("server_info", {"gather": ["flow_runs"], "flow_runs_limit": 2}, check=True)
     assert result["changed"] is False
     assert "work_pools" not in result and "variables" not in result and "deployments" not in result
     assert "server" in result
@@ -58,13 +58,13 @@ def test_limit_and_sections(prefect_api, run_module, unique_name):
 
 
 def test_bad_since_is_refused(run_module):
-    result = run_module("info", {"flow_runs_since": "yesterday"})
+    result = run_module("server_info", {"flow_runs_since": "yesterday"})
     assert result["failed"] is True
     assert "flow_runs_since" in result["msg"]
 
 
 def test_wrong_credentials(run_module, assert_no_secret):
-    result = run_module("info", {"api_auth_string": "admin:bad-one"})
+    result = run_module("server_info", {"api_auth_string": "admin:bad-one"})
     assert result["failed"] is True
     assert result["status"] == 401
     assert "/admin/version" in result["msg"]
@@ -72,7 +72,20 @@ def test_wrong_credentials(run_module, assert_no_secret):
 
 
 def test_unreachable_server(run_module, unreachable_api_url):
-    result = run_module("info", {"api_url": unreachable_api_url, "retries": 1, "retry_timeout": 5})
+    result = run_module("server_info", {"api_url": unreachable_api_url, "retries": 1, "retry_timeout": 5})
     assert result["failed"] is True
     assert "Could not reach the Prefect API" in result["msg"]
     assert result["_elapsed"] < 30
+
+
+def test_old_names_redirect_with_a_deprecation(run_module):
+    """`info` and `block` were renamed before 0.1.0; meta/runtime.yml redirects them."""
+    result = run_module("info", {"gather": ["server"]}, env={"ANSIBLE_DEPRECATION_WARNINGS": "1"})
+    assert not result["failed"], result
+    assert result["server"]["ready"] is True
+    assert "selfhosted.prefect.server_info" in result["_stdout"] + result["_stderr"]
+    old_block = run_module("block", {"block_type": "secret", "name": "never-made", "state": "absent"},
+                           env={"ANSIBLE_DEPRECATION_WARNINGS": "1"})
+    assert not old_block["failed"], old_block
+    assert old_block["changed"] is False
+    assert "selfhosted.prefect.block_document" in old_block["_stdout"] + old_block["_stderr"]
