@@ -16,11 +16,11 @@ description:
     its own server container, its own database and database role, and its own credentials.
   - This module manages the database side, that is a PostgreSQL role that can log in with the given
     password, a database owned by that role, and the extensions Prefect needs (C(pg_trgm)).
-  - SQL runs inside the PostgreSQL container through the Docker API (like C(docker exec)), with
-    community.docker's API client, so the database port need not be published and no PostgreSQL
-    driver is needed on the host. The usual community.docker connection options apply.
-  - The password is checked by logging in with it over TCP inside the container; it is changed
-    only when that login fails. It never appears in the output.
+  - SQL runs inside the PostgreSQL container with C(psql), through the Docker Engine API over the
+    engine's unix socket (like C(docker exec)), so the database port need not be published and no
+    PostgreSQL driver, Docker SDK or C(requests) is needed on the host that runs the module.
+  - The password is compared with the role's stored verifier (SCRAM-SHA-256 or md5); it is changed
+    only when it does not match. It never appears in the output.
   - The tenant's server container is managed by the C(selfhosted.prefect.server) role with
     community.docker modules; this module only touches the database.
 author:
@@ -83,10 +83,24 @@ options:
     type: list
     elements: str
     default: [pg_trgm]
-extends_documentation_fragment:
-  - community.docker.docker.api_documentation
+  docker_host:
+    description:
+      - The Docker engine that runs O(database_container), as a C(unix://) URL of its socket.
+      - If not set, the E(DOCKER_HOST) environment variable is used when set.
+      - Only local engines reached through a unix socket are supported; a C(tcp://) or C(ssh://)
+        URL is refused. Run the module on the machine whose engine holds the container.
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+  timeout:
+    description:
+      - Seconds to wait for each answer of the Docker engine; a SQL command that runs longer than
+        this without answering fails.
+    type: int
+    default: 60
 requirements:
-  - C(requests) on the host that runs the module (as for community.docker's modules; no Docker SDK).
+  - Access to the Docker engine's socket on the host that runs the module (Python standard library
+    only; no Docker SDK, no C(requests)).
   - C(psql) in the PostgreSQL container (as in the official C(postgres) image).
 notes:
   - Removing the tenant's server container is the role's job; this module does not touch
@@ -106,6 +120,13 @@ EXAMPLES = r"""
     database_container: prefect-postgres
     state: absent
     purge: true
+
+- name: Through another engine socket (rootless Docker)
+  selfhosted.prefect.tenant:
+    name: data_team
+    database_container: prefect-postgres
+    database_password: "{{ data_team_db_password }}"
+    docker_host: unix:///run/user/1000/docker.sock
 """
 
 RETURN = r"""
@@ -133,47 +154,41 @@ import hmac
 import re
 import unicodedata
 
-from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.community.docker.plugins.module_utils.common_api import (
-    AnsibleDockerClient,
-    RequestException,
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.selfhosted.prefect.plugins.module_utils.docker_exec import (
+    DockerExecClient,
+    DockerExecError,
+    docker_exec_argument_spec,
 )
-from ansible_collections.community.docker.plugins.module_utils._api.errors import DockerException
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+class TenantError(Exception):
+    """A failure the module reports as is (the message never holds the password)."""
+
+
 class TenantDatabase(object):
-    """Runs SQL in the PostgreSQL container with psql, through community.docker's API client."""
+    """The tenant's side of the PostgreSQL container: SQL through psql, run with ``docker exec``."""
 
     def __init__(self, client, container, admin_user):
         self.client = client
-        self.module = client.module
-        self.admin_user = admin_user
         self.container = container
-        info = client.get_container(container)
+        self.admin_user = admin_user
+
+    def check_container(self):
+        info = self.client.inspect_container(self.container)
         if info is None:
-            self.module.fail_json(msg="PostgreSQL container %r does not exist" % container)
-        if not info.get("State", {}).get("Running"):
-            self.module.fail_json(msg="PostgreSQL container %r is %s, not running"
-                                  % (container, info.get("State", {}).get("Status", "unknown")))
+            raise TenantError("PostgreSQL container %r does not exist" % self.container)
+        state = info.get("State") or {}
+        if not state.get("Running"):
+            raise TenantError("PostgreSQL container %r is %s, not running"
+                              % (self.container, state.get("Status", "unknown")))
 
     def _exec(self, cmd, env=None):
-        data = {
-            "Container": self.container, "User": "", "Privileged": False, "Tty": False,
-            "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Cmd": cmd,
-            "Env": ["%s=%s" % item for item in env.items()] if env else None,
-        }
-        try:
-            exec_id = self.client.post_json_to_json("/containers/{0}/exec", self.container, data=data)["Id"]
-            stdout, stderr = self.client.post_json_to_stream("/exec/{0}/start", exec_id,
-                                                             data={"Tty": False, "Detach": False},
-                                                             stream=False, tty=False, demux=True)
-            rc = self.client.get_json("/exec/{0}/json", exec_id).get("ExitCode") or 0
-        except (DockerException, RequestException) as exc:
-            self.module.fail_json(msg="Running psql in container %s failed: %s" % (self.container, exc))
-        output = (to_text(stdout or b"") + to_text(stderr or b"")).strip()
+        rc, stdout, stderr = self.client.exec_run(self.container, cmd, env=env)
+        output = (stdout.decode("utf-8", "replace") + stderr.decode("utf-8", "replace")).strip()
         return rc, output
 
     def run(self, sql, database="postgres"):
@@ -184,19 +199,33 @@ class TenantDatabase(object):
     def query(self, sql, database="postgres"):
         rc, out = self.run(sql, database)
         if rc != 0:
-            self.module.fail_json(msg="SQL failed in database %s: %s" % (database, out))
+            raise TenantError("SQL failed in database %s: %s" % (database, out))
         return out
 
     def run_with_password_var(self, sql, password):
         """Run SQL that refers to :'pw', read from the environment with psql's \\getenv."""
         # psql interpolates variables only in scripts, not in -c strings: feed a script on stdin.
+        # The password travels in the exec's environment, never on a command line.
         script = 'printf "%s\\n%s\\n" "\\getenv pw TENANT_PASSWORD" "$TENANT_SQL" | ' \
                  'psql -X -q -v ON_ERROR_STOP=1 -U "$TENANT_ADMIN" -d postgres'
         env = {"TENANT_PASSWORD": password, "TENANT_SQL": sql, "TENANT_ADMIN": self.admin_user}
         rc, out = self._exec(["sh", "-c", script], env)
         if rc != 0:
-            self.module.fail_json(msg="Setting the password of the tenant's role failed: %s"
-                                  % out.replace(password, "********"))
+            raise TenantError("Setting the password of the tenant's role failed: %s"
+                              % (out.replace(password, "********") if password else out))
+
+    # -- reading -------------------------------------------------------------------------
+    def role_exists(self, user):
+        return self.query("SELECT 1 FROM pg_roles WHERE rolname = %s" % quote_literal(user)) == "1"
+
+    def database_owner(self, dbname):
+        """The owner of the database, or None when it does not exist."""
+        return self.query("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s"
+                          % quote_literal(dbname)) or None
+
+    def extensions(self, dbname):
+        return sorted(self.query("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
+                                 database=dbname).split())
 
     def password_matches(self, user, password):
         """Compare the password with the role's stored verifier, without logging in.
@@ -207,6 +236,28 @@ class TenantDatabase(object):
         stored = self.query("SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = %s"
                             % quote_literal(user))
         return verifier_matches(stored, user, password)
+
+    # -- writing -------------------------------------------------------------------------
+    def create_role(self, user, password):
+        self.run_with_password_var("CREATE ROLE %s LOGIN PASSWORD :'pw'" % quote_ident(user), password)
+
+    def set_password(self, user, password):
+        self.run_with_password_var("ALTER ROLE %s LOGIN PASSWORD :'pw'" % quote_ident(user), password)
+
+    def create_database(self, dbname, owner):
+        self.query("CREATE DATABASE %s OWNER %s" % (quote_ident(dbname), quote_ident(owner)))
+
+    def set_owner(self, dbname, owner):
+        self.query("ALTER DATABASE %s OWNER TO %s" % (quote_ident(dbname), quote_ident(owner)))
+
+    def create_extension(self, dbname, ext):
+        self.query("CREATE EXTENSION IF NOT EXISTS %s" % quote_ident(ext), database=dbname)
+
+    def drop_database(self, dbname):
+        self.query("DROP DATABASE %s WITH (FORCE)" % quote_ident(dbname))
+
+    def drop_role(self, user):
+        self.query("DROP ROLE %s" % quote_ident(user))
 
 
 def verifier_matches(stored, user, password):
@@ -242,93 +293,110 @@ def quote_literal(value):
     return "'%s'" % value.replace("'", "''")
 
 
-def main():
-    client = AnsibleDockerClient(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            purge=dict(type="bool", default=False),
-            database_container=dict(type="str", required=True),
-            database_admin_user=dict(type="str", default="postgres"),
-            database_name=dict(type="str"),
-            database_user=dict(type="str"),
-            database_password=dict(type="str", no_log=True),
-            extensions=dict(type="list", elements="str", default=["pg_trgm"]),
-        ),
-        required_if=[("state", "present", ["database_password"])],
-        supports_check_mode=True,
-    )
-    module = client.module
-    p = module.params
-    if not NAME_RE.match(p["name"]):
-        module.fail_json(msg="name %r is not a valid tenant name: use a lowercase letter, then lowercase "
-                             "letters, digits or underscores (at most 48 characters)" % p["name"])
-    dbname = p["database_name"] or "prefect_%s" % p["name"]
-    dbuser = p["database_user"] or "prefect_%s" % p["name"]
+def resolve_names(params):
+    """(database, role) of the tenant from the module's parameters; ValueError if one is unusable."""
+    if not NAME_RE.match(params["name"]):
+        raise ValueError("name %r is not a valid tenant name: use a lowercase letter, then lowercase "
+                         "letters, digits or underscores (at most 48 characters)" % params["name"])
+    dbname = params["database_name"] or "prefect_%s" % params["name"]
+    dbuser = params["database_user"] or "prefect_%s" % params["name"]
     for label, value in (("database_name", dbname), ("database_user", dbuser)):
         if not IDENT_RE.match(value):
-            module.fail_json(msg="%s %r is not a valid PostgreSQL identifier here (lowercase letters, digits, "
-                                 "underscores; at most 63 characters)" % (label, value))
-    for ext in p["extensions"]:
+            raise ValueError("%s %r is not a valid PostgreSQL identifier here (lowercase letters, digits, "
+                             "underscores; at most 63 characters)" % (label, value))
+    for ext in params["extensions"] or []:
         if not IDENT_RE.match(ext):
-            module.fail_json(msg="extensions: %r is not a valid extension name" % ext)
-    db = TenantDatabase(client, p["database_container"], p["database_admin_user"])
+            raise ValueError("extensions: %r is not a valid extension name" % ext)
+    return dbname, dbuser
 
-    role_exists = db.query("SELECT 1 FROM pg_roles WHERE rolname = %s" % quote_literal(dbuser)) == "1"
-    owner = db.query("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s"
-                     % quote_literal(dbname))
-    db_exists = owner != ""
-    exts = []
-    if db_exists:
-        exts = sorted(db.query("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'", database=dbname).split())
 
-    before = dict(role=dbuser if role_exists else None, database=dbname if db_exists else None,
-                  owner=owner or None, extensions=exts)
-    actions = []
+class TenantManager(object):
+    """Compares the tenant's role, database and extensions with the wanted state and applies the
+    difference. ``present()`` and ``absent()`` return the module result."""
 
-    if p["state"] == "present":
-        if not role_exists:
-            actions.append("create role")
-            if not module.check_mode:
-                db.run_with_password_var("CREATE ROLE %s LOGIN PASSWORD :'pw'" % quote_ident(dbuser),
-                                         p["database_password"])
-        elif not db.password_matches(dbuser, p["database_password"]):
-            actions.append("set role password")
-            if not module.check_mode:
-                db.run_with_password_var("ALTER ROLE %s LOGIN PASSWORD :'pw'" % quote_ident(dbuser),
-                                         p["database_password"])
-        if not db_exists:
-            actions.append("create database")
-            if not module.check_mode:
-                db.query("CREATE DATABASE %s OWNER %s" % (quote_ident(dbname), quote_ident(dbuser)))
-        elif owner != dbuser:
-            actions.append("set database owner")
-            if not module.check_mode:
-                db.query("ALTER DATABASE %s OWNER TO %s" % (quote_ident(dbname), quote_ident(dbuser)))
-        for ext in p["extensions"]:
-            if ext not in exts:
-                actions.append("create extension %s" % ext)
-                if not module.check_mode:
-                    db.query("CREATE EXTENSION IF NOT EXISTS %s" % quote_ident(ext), database=dbname)
-        after = dict(role=dbuser, database=dbname, owner=dbuser,
-                     extensions=sorted(set(exts) | set(p["extensions"])))
-    else:
+    def __init__(self, module, db):
+        self.module = module
+        self.db = db
+        self.p = module.params
+        self.dbname, self.dbuser = resolve_names(self.p)
+        self.actions = []
+
+    def read(self):
+        role_exists = self.db.role_exists(self.dbuser)
+        owner = self.db.database_owner(self.dbname)
+        extensions = self.db.extensions(self.dbname) if owner is not None else []
+        return dict(role=self.dbuser if role_exists else None,
+                    database=self.dbname if owner is not None else None,
+                    owner=owner, extensions=extensions)
+
+    def _do(self, action, func, *args):
+        self.actions.append(action)
+        if not self.module.check_mode:
+            func(*args)
+
+    def _result(self, before, after):
+        result = dict(changed=bool(self.actions), actions=self.actions, database=self.dbname,
+                      database_user=self.dbuser)
+        if self.module._diff:
+            result["diff"] = dict(before=before, after=after)
+        return result
+
+    def present(self):
+        before = self.read()
+        password = self.p["database_password"]
+        if before["role"] is None:
+            self._do("create role", self.db.create_role, self.dbuser, password)
+        elif not self.db.password_matches(self.dbuser, password):
+            self._do("set role password", self.db.set_password, self.dbuser, password)
+        if before["database"] is None:
+            self._do("create database", self.db.create_database, self.dbname, self.dbuser)
+        elif before["owner"] != self.dbuser:
+            self._do("set database owner", self.db.set_owner, self.dbname, self.dbuser)
+        for ext in self.p["extensions"]:
+            if ext not in before["extensions"]:
+                self._do("create extension %s" % ext, self.db.create_extension, self.dbname, ext)
+        after = dict(role=self.dbuser, database=self.dbname, owner=self.dbuser,
+                     extensions=sorted(set(before["extensions"]) | set(self.p["extensions"])))
+        return self._result(before, after)
+
+    def absent(self):
+        before = self.read()
         after = dict(before)
-        if p["purge"]:
-            if db_exists:
-                actions.append("drop database")
-                if not module.check_mode:
-                    db.query("DROP DATABASE %s WITH (FORCE)" % quote_ident(dbname))
-            if role_exists:
-                actions.append("drop role")
-                if not module.check_mode:
-                    db.query("DROP ROLE %s" % quote_ident(dbuser))
+        if self.p["purge"]:
+            if before["database"] is not None:
+                self._do("drop database", self.db.drop_database, self.dbname)
+            if before["role"] is not None:
+                self._do("drop role", self.db.drop_role, self.dbuser)
             after = dict(role=None, database=None, owner=None, extensions=[])
+        return self._result(before, after)
 
-    result = dict(changed=bool(actions), actions=actions, database=dbname, database_user=dbuser)
-    if module._diff:
-        result["diff"] = dict(before=before, after=after)
-    module.exit_json(**result)
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        purge=dict(type="bool", default=False),
+        database_container=dict(type="str", required=True),
+        database_admin_user=dict(type="str", default="postgres"),
+        database_name=dict(type="str"),
+        database_user=dict(type="str"),
+        database_password=dict(type="str", no_log=True),
+        extensions=dict(type="list", elements="str", default=["pg_trgm"]),
+    )
+    argument_spec.update(docker_exec_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("state", "present", ["database_password"])])
+    p = module.params
+    try:
+        client = DockerExecClient(p["docker_host"], timeout=p["timeout"])
+        db = TenantDatabase(client, p["database_container"], p["database_admin_user"])
+        manager = TenantManager(module, db)
+        db.check_container()
+        result = manager.present() if p["state"] == "present" else manager.absent()
+    except (ValueError, TenantError, DockerExecError) as exc:
+        module.fail_json(msg=str(exc))
+    else:
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":
