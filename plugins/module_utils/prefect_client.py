@@ -6,11 +6,13 @@
 """The one client every selfhosted.prefect module uses to talk to a Prefect 3 server.
 
 Standard library and ansible-core only (no ``requests``, no ``prefect``), so the
-modules run on any target host. HTTP goes through one ``urllib.request`` opener per
-client (proxies from the environment as usual, one TLS context loaded once), not
-``ansible.module_utils.urls.open_url``, which builds a TLS context from every CA file
-of the host on each request and imports ``cryptography``: about 0.1 s of every
-module run, for features (netrc, GSSAPI, client certificates) the client does not use.
+modules run on any target host. HTTP goes through one ``HTTPTransport`` per
+client: one ``urllib.request`` opener (proxies from the environment as usual) and one
+TLS context loaded once, not ``ansible.module_utils.urls.open_url``, which builds a TLS
+context from every CA file of the host on each request and imports ``cryptography``:
+about 0.1 s of every module run, for features (netrc, GSSAPI, client certificates) the
+collection does not use. The S3 client of ``s3_sync.py`` sends its requests through an
+``HTTPTransport`` too.
 
 Interface (stable; other modules build on it)
 ---------------------------------------------
@@ -58,6 +60,20 @@ timeout=30, retries=5, retry_timeout=60, ...)``
 
 ``version_tuple("3.9.1")`` -> ``(3, 9, 1)``; ``compare_versions(a, b)`` -> -1/0/1.
 
+``HTTPTransport(validate_certs=True, ca_path=None, user_agent=USER_AGENT,
+follow_redirects=True, opener=None)``
+    The HTTP stack of the collection: one urllib opener and one TLS context (``ca_path``
+    only, or the system's CAs; none for plain http), both made on first use.
+    ``transport.open(method, url, body=None, headers=None, timeout=30.0)`` sends one
+    request and returns an ``HTTPResponse`` (``status``, ``body`` bytes, ``headers``) for
+    every HTTP status, 4xx and 5xx included; it raises ``TransportError`` when the TLS
+    context cannot be made and ``URLError`` / ``OSError`` when nothing answers. No
+    retries (``PrefectClient.request`` retries). ``follow_redirects=False`` returns a
+    3xx as it is. ``opener`` replaces urllib with a callable shaped like ``open_url``
+    (``opener(url, data=, headers=, method=, timeout=, validate_certs=, ca_path=,
+    http_agent=, use_netrc=)``, raising ``HTTPError`` for 4xx/5xx), for tests;
+    ``PrefectClient(opener=...)`` passes it on.
+
 Retries: connection errors (refused, reset, timeout, DNS) and HTTP 429/500/502/503/504
 are retried up to ``retries`` times with exponential backoff (1 s, 2 s, 4 s, ...
 capped at 15 s, or the server's ``Retry-After``), and never past ``retry_timeout``
@@ -76,7 +92,7 @@ import time
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit, urlunsplit
-from urllib.request import HTTPSHandler, Request, build_opener
+from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_opener
 
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.text.converters import to_native, to_text
@@ -223,13 +239,81 @@ class PrefectAPIError(Exception):
         return dict(msg=self.message, status=self.status, url=self.url, method=self.method, detail=self.detail)
 
 
-class _Response(object):
-    """What the opener returned, read once."""
+class TransportError(Exception):
+    """The HTTP stack cannot be set up (the CA certificates cannot be loaded)."""
+
+
+class HTTPResponse(object):
+    """One HTTP answer, read once."""
 
     def __init__(self, status, body, headers):
         self.status = status
         self.body = body
         self.headers = headers
+
+
+class _NoRedirect(HTTPRedirectHandler):
+    """A 3xx is an answer, not a place to go (a signed request is only valid for its URL)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class HTTPTransport(object):
+    """One urllib opener and one TLS context for every request of one client.
+
+    See the module docstring for the interface."""
+
+    def __init__(self, validate_certs=True, ca_path=None, user_agent=USER_AGENT, follow_redirects=True,
+                 opener=None):
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.user_agent = user_agent
+        self.follow_redirects = follow_redirects
+        self._opener = opener
+        self._ssl_context = None
+        self._url_opener = None
+
+    def _context(self):
+        """The TLS context, made on first use: ca_path only, or the system's CAs."""
+        if self._ssl_context is None:
+            try:
+                context = ssl.create_default_context(cafile=self.ca_path)
+            except (ssl.SSLError, OSError) as exc:
+                raise TransportError("cannot load the CA certificates%s: %s" % (
+                    " from ca_path %s" % self.ca_path if self.ca_path else "", to_native(exc)))
+            if not self.validate_certs:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._ssl_context = context
+        return self._ssl_context
+
+    def _urllib_open(self, url, data=None, headers=None, method=None, timeout=None, **_kwargs):
+        """One request through the transport's opener (urllib: proxies as usual)."""
+        if self._url_opener is None:
+            handlers = [HTTPSHandler(context=self._context())] if url.startswith("https:") else []
+            if not self.follow_redirects:
+                handlers.append(_NoRedirect())
+            self._url_opener = build_opener(*handlers)
+        return self._url_opener.open(Request(url, data=data, headers=headers, method=method), timeout=timeout)
+
+    def open(self, method, url, body=None, headers=None, timeout=30.0):
+        """One HTTP exchange. Returns HTTPResponse for every HTTP status; raises on no answer."""
+        headers = dict(headers or {})
+        headers.setdefault("User-Agent", self.user_agent)
+        opener = self._opener or self._urllib_open
+        try:
+            resp = opener(url, data=body, headers=headers, method=method, timeout=timeout,
+                          validate_certs=self.validate_certs, ca_path=self.ca_path, http_agent=self.user_agent,
+                          use_netrc=False)
+        except HTTPError as exc:
+            try:
+                content = exc.read()
+            except Exception:  # pylint: disable=broad-except
+                content = b""
+            return HTTPResponse(exc.code, content, getattr(exc, "headers", None) or {})
+        status = getattr(resp, "status", None) or resp.getcode()
+        return HTTPResponse(status, resp.read(), getattr(resp, "headers", None) or {})
 
 
 class PrefectClient(object):
@@ -258,9 +342,8 @@ class PrefectClient(object):
         self.retry_timeout = float(retry_timeout) if retry_timeout is not None else 60.0
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self._opener = opener or self._open_url
-        self._ssl_context = None
-        self._url_opener = None
+        self.transport = HTTPTransport(validate_certs=validate_certs, ca_path=ca_path, user_agent=user_agent,
+                                       opener=opener)
         self._sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
         self.user_agent = user_agent
@@ -314,54 +397,12 @@ class PrefectClient(object):
             headers["Authorization"] = self._auth_header
         return headers
 
-    def _context(self, url):
-        """The client's TLS context, made on first use: ca_path only, or the system's CAs."""
-        if self._ssl_context is None:
-            try:
-                context = ssl.create_default_context(cafile=self.ca_path)
-            except (ssl.SSLError, OSError) as exc:
-                raise PrefectAPIError(url=url, reason="cannot load the CA certificates%s: %s" % (
-                    " from ca_path %s" % self.ca_path if self.ca_path else "", to_native(exc)))
-            if not self.validate_certs:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self._ssl_context = context
-        return self._ssl_context
-
-    def _open_url(self, url, data=None, headers=None, method=None, timeout=None, validate_certs=True,
-                  ca_path=None, http_agent=None, use_netrc=False):
-        """One request through the client's opener (urllib: redirects and proxies as usual)."""
-        if self._url_opener is None:
-            handlers = [HTTPSHandler(context=self._context(url))] if url.startswith("https:") else []
-            self._url_opener = build_opener(*handlers)
-        return self._url_opener.open(Request(url, data=data, headers=headers or {}, method=method),
-                                     timeout=timeout)
-
     def _open_once(self, method, url, payload, timeout):
-        """One HTTP exchange. Returns _Response for every HTTP status; raises on no answer."""
+        """One HTTP exchange. Returns HTTPResponse for every HTTP status; raises on no answer."""
         try:
-            resp = self._opener(
-                url,
-                data=payload,
-                headers=self._headers(payload is not None),
-                method=method,
-                timeout=timeout,
-                validate_certs=self.validate_certs,
-                ca_path=self.ca_path,
-                http_agent=self.user_agent,
-                use_netrc=False,
-            )
-        except HTTPError as exc:
-            try:
-                body = exc.read()
-            except Exception:  # pylint: disable=broad-except
-                body = b""
-            headers = getattr(exc, "headers", None) or {}
-            return _Response(exc.code, body, headers)
-        status = getattr(resp, "status", None) or resp.getcode()
-        body = resp.read()
-        headers = getattr(resp, "headers", None) or {}
-        return _Response(status, body, headers)
+            return self.transport.open(method, url, payload, self._headers(payload is not None), timeout)
+        except TransportError as exc:
+            raise PrefectAPIError(url=url, reason=to_native(exc))
 
     def _backoff(self, attempt, retry_after=None):
         delay = min(self.backoff_max, self.backoff_base * (2 ** attempt))

@@ -121,7 +121,7 @@ options:
           block:
             description:
               - Name of an C(aws-credentials) block on the server (for example made with
-                M(selfhosted.prefect.block)) the workers read the S3 credentials from. Required.
+                M(selfhosted.prefect.block_document)) the workers read the S3 credentials from. Required.
               - Its C(aws_client_parameters.endpoint_url) should name the S3 endpoint for non-AWS servers.
             type: str
             required: true
@@ -303,7 +303,7 @@ notes:
 seealso:
   - module: selfhosted.prefect.flow_run
   - module: selfhosted.prefect.work_pool
-  - module: selfhosted.prefect.block
+  - module: selfhosted.prefect.block_document
 """
 
 EXAMPLES = r"""
@@ -465,511 +465,164 @@ introspection:
 """
 
 import copy
-import json
-import os
-import sys
 
 from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
-    PrefectAPIError,
-    PrefectClient,
-    prefect_api_argument_spec,
-)
-from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_compare import (
-    ScheduleError,
+from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fields import (
     actual_deployment_fields,
-    build_pull_steps,
+    check_source,
+    code_dir,
     create_body,
     deployment_changes,
-    actual_schedule_view,
-    describe_schedule,
-    normalize_schedules,
+    deployment_view,
+    desired_fields,
     parse_entrypoint,
-    plan_has_changes,
-    plan_s3_upload,
-    plan_schedules,
-    planned_schedule_view,
-    s3_folder,
-    schedule_api_body,
+    result_view,
     update_body,
 )
-from ansible_collections.selfhosted.prefect.plugins.module_utils import flow_cache
-from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_s3 import (
-    S3Client,
-    S3Error,
-    scan_directory,
+from ansible_collections.selfhosted.prefect.plugins.module_utils.flow_reader import FlowReadError, FlowReader
+from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
+    PrefectAPIError,
+    prefect_api_argument_spec,
+)
+from ansible_collections.selfhosted.prefect.plugins.module_utils.schedules import (
+    describe_schedule,
+    desired_schedules,
+    plan_has_changes,
+    plan_schedules,
+    planned_schedule_view,
+    schedule_api_body,
 )
 
-RESULT_MARK = "@@SELFHOSTED_PREFECT_INTROSPECTION@@"
 
-# Run by the interpreter that has `prefect`, in the code directory:
-#   python -c INTROSPECT MODE ENTRYPOINT
-# Prints RESULT_MARK + one JSON object on its own line.
-INTROSPECT = r'''
-import ast, json, sys
-MARK = "@@SELFHOSTED_PREFECT_INTROSPECTION@@"
-def out(**kw):
-    sys.stdout.write("\n" + MARK + json.dumps(kw, default=str) + "\n")
-    sys.stdout.flush()
-    raise SystemExit(0)
-mode, entrypoint = sys.argv[1], sys.argv[2]
-path, func = entrypoint.rsplit(":", 1)
-try:
-    with open(path, "rb") as handle:
-        source = handle.read()
-except (IOError, OSError) as exc:
-    out(error="missing", msg="cannot read the entrypoint file %s: %s" % (path, exc))
-try:
-    tree = ast.parse(source, filename=path)
-except SyntaxError as exc:
-    out(error="syntax", msg="the entrypoint file %s is not valid Python: %s" % (path, exc))
-top = func.split(".")[0]
-node = None
-for item in tree.body:
-    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and item.name == top:
-        node = item
-if node is None:
-    out(error="notfound", msg="%s has no function %r at its top level" % (path, top))
-if "." not in func:
-    def is_flow(deco):
-        if isinstance(deco, ast.Call):
-            deco = deco.func
-        return (isinstance(deco, ast.Name) and deco.id == "flow") or (
-            isinstance(deco, ast.Attribute) and deco.attr == "flow")
-    if isinstance(node, ast.ClassDef) or not any(is_flow(d) for d in node.decorator_list):
-        out(error="notflow", msg="%s:%s is not a flow: decorate it with @flow (from prefect import flow)" % (path, func))
-try:
-    import prefect
-except Exception as exc:
-    out(error="noprefect", msg="%s: %s" % (type(exc).__name__, exc), python=sys.executable)
-try:
-    if mode == "import":
-        from prefect.flows import load_flow_from_entrypoint
-        from prefect.utilities.callables import parameter_schema
-        flow = load_flow_from_entrypoint(entrypoint, use_placeholder_flow=False)
-        name = flow.name
-        schema = parameter_schema(flow)
-    else:
-        from prefect.flows import load_flow_arguments_from_entrypoint
-        from prefect.utilities.callables import parameter_schema_from_entrypoint
-        name = load_flow_arguments_from_entrypoint(entrypoint, arguments={"name"})["name"]
-        schema = parameter_schema_from_entrypoint(entrypoint)
-    schema = schema.model_dump(mode="json", exclude_unset=True)
-except Exception as exc:
-    out(error="introspection", msg="%s: %s" % (type(exc).__name__, exc))
-out(flow_name=name, parameter_openapi_schema=schema, prefect_version=getattr(prefect, "__version__", None),
-    python=sys.executable, sys_path=[p for p in sys.path if p], prefect_file=getattr(prefect, "__file__", None))
-'''
+class DeploymentManager(PrefectManager):
+    """A deployment of a flow. The input is checked and the flow read (``flow_reader.py``) when the
+    manager is made, before any request but the client's version check."""
 
-
-def timezone_known(name):
-    """False only when this host's time zone database is readable and lacks ``name``."""
-    try:
-        import zoneinfo  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        return True
-    try:
-        zoneinfo.ZoneInfo(name)
-        return True
-    except Exception:  # pylint: disable=broad-except
-        pass
-    try:  # not found: trust that only when the database is there at all (listing it costs ~40 ms)
-        zones = zoneinfo.available_timezones()
-    except Exception:  # pylint: disable=broad-except
-        return True
-    return not zones or name in zones or name == "UTC"
-
-
-class DeploymentModule(object):
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.client = None
-        self.warnings = []
-        self.introspection_info = {}
-
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, **kwargs)
-
-    # -- input ----------------------------------------------------------------------
-    def validate_source(self):
-        source = self.params["source"]
-        kind = source["type"]
-        if kind in ("local", "s3"):
-            if not source.get("path"):
-                self.fail("source.path is required for a %s source: the directory holding the flow code" % kind)
-            if not os.path.isdir(source["path"]):
-                self.fail("source.path %s is not a directory on this host (%s source)" % (source["path"], kind))
-        if kind == "s3":
-            if not source.get("bucket"):
-                self.fail("source.bucket is required for an s3 source")
-            credentials = source.get("credentials") or {}
-            if not credentials.get("block"):
-                self.fail("an s3 source needs credentials: set source.credentials.block to the name of an"
-                          " aws-credentials block (the workers read it to download the code; the deployment"
-                          " never holds secrets), and optionally source.credentials.aws_access_key_id and"
-                          " aws_secret_access_key for the upload")
-            if bool(credentials.get("aws_access_key_id")) != bool(credentials.get("aws_secret_access_key")):
-                self.fail("source.credentials: give both aws_access_key_id and aws_secret_access_key, or neither"
-                          " (then they are read from the block)")
-        if kind == "docker" and not source.get("image"):
-            self.fail("source.image is required for a docker source")
-        for option, kinds in (("bucket", ("s3",)), ("credentials", ("s3",)), ("endpoint_url", ("s3",)),
-                              ("image", ("docker",)), ("introspect_path", ("docker",))):
-            if source.get(option) and kind not in kinds:
-                self.fail("source.%s does not apply to a %s source" % (option, kind))
-
-    def code_dir(self):
-        """The local directory holding the code, or None when it is not on this host."""
-        source = self.params["source"] or {}
-        if source.get("type") in ("local", "s3"):
-            return source.get("path")
-        if source.get("type") == "docker":
-            path = source.get("introspect_path")
-            if path and not os.path.isdir(path):
-                self.fail("source.introspect_path %s is not a directory on this host" % path)
-            return path
-        return None
-
-    def python_candidates(self):
-        if self.params.get("prefect_python"):
-            return [self.params["prefect_python"]]
-        candidates = [sys.executable]
-        prefect_bin = self.module.get_bin_path("prefect")
-        if prefect_bin:
-            try:
-                with open(prefect_bin, "rb") as handle:
-                    first = handle.readline().decode("utf-8", "replace").strip()
-                if first.startswith("#!"):
-                    interpreter = first[2:].strip().split()[0]
-                    if interpreter and interpreter not in candidates and os.path.exists(interpreter):
-                        candidates.append(interpreter)
-            except (IOError, OSError):
-                pass
-        return candidates
-
-    def introspect(self, code_dir, entrypoint):
-        """dict(flow_name, parameter_openapi_schema) read with `prefect` (or from the cache), or a failure."""
-        path, _func = parse_entrypoint(entrypoint)
-        if not os.path.isfile(os.path.join(code_dir, path)):
-            self.fail("entrypoint file %s not found in %s" % (path, code_dir))
-        tried = []
-        code = self.code_stamps(code_dir)
-        for python in self.python_candidates():
-            if not os.path.exists(python):
-                self.fail("prefect_python %s does not exist on this host" % python)
-            key = flow_cache.cache_key(code_dir, entrypoint, self.params["introspection"], python)
-            cached = self.cache_lookup(key, code, python)
-            if cached is not None:
-                return cached
-            rc, out, err = self.module.run_command([python, "-c", INTROSPECT, self.params["introspection"], entrypoint],
-                                                   cwd=code_dir)
-            result = None
-            for line in out.splitlines():
-                if line.startswith(RESULT_MARK):
-                    result = json.loads(line[len(RESULT_MARK):])
-            if result is None:
-                self.fail("reading the flow from %s with %s failed (rc=%s)" % (entrypoint, python, rc),
-                          stdout=out, stderr=err)
-            if result.get("error") == "noprefect":
-                tried.append("%s (%s)" % (python, result.get("msg")))
-                continue
-            if result.get("error"):
-                self.fail("cannot register %s: %s" % (entrypoint, result["msg"]))
-            self.introspection_info.update(source="code", python=python)
-            if code is not None:
-                self.cache_store(key, code, flow_cache.environment_paths(python, result, code_dir), result)
-            return result
-        return {"error": "noprefect", "tried": tried}
-
-    def introspection_view(self):
-        info = dict(self.introspection_info)
-        info.setdefault("source", "given")
-        return info
-
-    # -- the flow cache (module_utils/flow_cache.py) ------------------------------------
-    @property
-    def cache_dir(self):
-        if not self.params["introspection_cache"]:
-            return None
-        return self.params["introspection_cache_dir"] or flow_cache.default_cache_dir()
-
-    def code_stamps(self, code_dir):
-        """Stamps of the code, taken once per run; None when the cache is off or cannot be used."""
-        if not self.cache_dir:
-            self.introspection_info["cache"] = "disabled"
-            return None
-        try:
-            return flow_cache.code_stamps(code_dir)
-        except flow_cache.TooManyFiles:
-            self.introspection_info["cache"] = "skipped: more than %d Python files" % flow_cache.MAX_FILES
-            return None
-
-    def cache_lookup(self, key, code, python):
-        if code is None:
-            return None
-        found, reason = flow_cache.load(self.cache_dir, key, code)
-        self.introspection_info["cache"] = ("hit: " if found else "miss: ") + reason
-        if found is None:
-            return None
-        self.introspection_info.update(source="cache", python=python)
-        return found
-
-    def cache_store(self, key, code, env_paths, result):
-        if self.module.check_mode:
-            return  # check mode leaves the host as it was, the cache included
-        kept = dict((k, result[k]) for k in ("flow_name", "parameter_openapi_schema", "prefect_version") if k in result)
-        error = flow_cache.store(self.cache_dir, key, code, env_paths, kept)
-        if error:
-            self.warnings.append(error)
-
-    def resolve_flow(self):
-        """flow_name and parameter schema (None when not managed)."""
+    def __init__(self, module, client):
+        super(DeploymentManager, self).__init__(module, client)
         p = self.params
-        flow_name = p.get("flow_name")
-        schema = p.get("parameter_openapi_schema")
-        entrypoint = p.get("entrypoint")
-        code_dir = self.code_dir() if p.get("source") else None
-        if entrypoint:
-            try:
-                parse_entrypoint(entrypoint)
-            except ValueError as exc:
-                self.fail(to_native(exc))
-        if p["state"] == "absent" and flow_name:
-            return flow_name, None
-        need = entrypoint and code_dir and (flow_name is None or schema is None)
-        if need:
-            found = self.introspect(code_dir, entrypoint)
-            if found.get("error") == "noprefect":
-                if flow_name is None:
-                    self.fail("cannot read the flow's name from %s: the prefect package is not importable with %s."
-                              " Set prefect_python to a Python that has prefect (e.g. the workers' venv), or give"
-                              " flow_name (and parameter_openapi_schema)" % (entrypoint, "; ".join(found["tried"])))
-                self.warnings.append("prefect is not importable here (%s): the parameter schema is not managed;"
-                                     " set prefect_python or parameter_openapi_schema" % "; ".join(found["tried"]))
-            else:
-                if flow_name is not None and flow_name != found["flow_name"]:
-                    self.fail("flow_name %r does not match the flow at %s, which is named %r"
-                              % (flow_name, entrypoint, found["flow_name"]))
-                flow_name = found["flow_name"]
-                if schema is None:
-                    schema = found["parameter_openapi_schema"]
+        self.reader = None
+        try:
+            if p["state"] == "present":
+                missing = [o for o in ("entrypoint", "source", "work_pool_name") if not p.get(o)]
+                if missing:
+                    self.fail("state=present needs %s" % ", ".join(missing))
+                check_source(p["source"])
+            self.schedules = desired_schedules(p.get("schedules"))
+            self.flow_name, self.schema = self.read_flow()
+        except (ValueError, FlowReadError) as exc:
+            self.fail(to_native(exc), **getattr(exc, "details", {}))
+        self.name = p["name"]
+        self.path = "/deployments/name/%s/%s" % (quote(self.flow_name, safe=""), quote(self.name, safe=""))
+        self.header = "deployment %s/%s" % (self.flow_name, self.name)
+
+    def read_flow(self):
+        """flow_name and parameter schema (None when not managed), read from the code when needed."""
+        p = self.params
+        directory = code_dir(p["source"]) if p.get("source") else None
+        if p.get("entrypoint"):
+            parse_entrypoint(p["entrypoint"])
+        if p["state"] == "absent" and p.get("flow_name"):
+            return p["flow_name"], None
+        self.reader = FlowReader(self.module)
+        flow_name, schema = self.reader.resolve(p.get("entrypoint"), directory, p.get("flow_name"),
+                                                p.get("parameter_openapi_schema"))
+        for warning in self.reader.warnings:
+            self.warn(warning)
         if flow_name is None:
             if p["state"] == "absent":
-                self.fail("state=absent needs flow_name (or entrypoint and source so it can be read)")
-            self.fail("flow_name is required when the code is not on this host (docker source without"
-                      " source.introspect_path)")
+                raise ValueError("state=absent needs flow_name (or entrypoint and source so it can be read)")
+            raise ValueError("flow_name is required when the code is not on this host (docker source without"
+                             " source.introspect_path)")
         return flow_name, schema
 
-    def desired_fields(self, schema):
-        p = self.params
-        source = p["source"]
-        desired = {
-            "entrypoint": p["entrypoint"],
-            "pull_steps": build_pull_steps(source),
-            "work_pool_name": p["work_pool_name"],
-            "work_queue_name": p.get("work_queue_name"),
-            "parameters": p.get("parameters"),
-            "parameter_openapi_schema": schema,
-            "enforce_parameter_schema": p.get("enforce_parameter_schema"),
-            "description": p.get("description"),
-            "version": p.get("version"),
-            "tags": p.get("tags"),
-            "paused": p.get("paused"),
-        }
-        job_variables = copy.deepcopy(p.get("job_variables"))
-        if source["type"] == "docker":
-            job_variables = job_variables or {}
-            job_variables["image"] = source["image"]
-        desired["job_variables"] = job_variables
-        if p.get("concurrency_limit") is not None:
-            if p["concurrency_limit"] < 0:
-                self.fail("concurrency_limit must be 0 (no limit) or more")
-            desired["concurrency_limit"] = p["concurrency_limit"] or None
-        return desired
+    def values(self, deployment):
+        """The return values every run has."""
+        return dict(deployment=deployment, flow_name=self.flow_name,
+                    introspection=self.reader.info if self.reader else {"source": "given"})
 
-    # -- S3 -------------------------------------------------------------------------
-    def s3_client(self):
-        source = self.params["source"]
-        credentials = source.get("credentials") or {}
-        block_name = credentials["block"]
-        block = self.client.get_or_none("/block_types/slug/aws-credentials/block_documents/name/%s"
-                                        % quote(block_name, safe=""), params={"include_secrets": True})
-        if block is None:
-            self.fail("the aws-credentials block %r does not exist on the Prefect server; create it first"
-                      " (selfhosted.prefect.block) with the S3 credentials and aws_client_parameters.endpoint_url"
-                      % block_name)
-        data = block.get("data") or {}
-        access_key = credentials.get("aws_access_key_id") or data.get("aws_access_key_id")
-        secret_key = credentials.get("aws_secret_access_key") or data.get("aws_secret_access_key")
-        token = credentials.get("aws_session_token") or data.get("aws_session_token")
-        client_parameters = data.get("aws_client_parameters") or {}
-        endpoint_url = source.get("endpoint_url") or client_parameters.get("endpoint_url")
-        region = source.get("region") or data.get("region_name")
-        if not access_key or not secret_key:
-            self.fail("no S3 credentials for the upload: the block %r has no aws_access_key_id/aws_secret_access_key"
-                      " and source.credentials gives none" % block_name)
-        try:
-            return S3Client(access_key, secret_key, region=region, endpoint_url=endpoint_url, session_token=token,
-                            validate_certs=source.get("validate_certs", True))
-        except S3Error as exc:
-            self.fail(to_native(exc))
-
-    def plan_s3(self):
-        source = self.params["source"]
-        s3 = self.s3_client()
-        bucket = source["bucket"]
-        folder = s3_folder(source.get("folder"))
-        try:
-            remote = s3.list_objects(bucket, folder + "/" if folder else "")
-        except S3Error as exc:
-            if exc.code == "NoSuchBucket" or (exc.status == 404 and not exc.code):
-                self.fail("the S3 bucket %r does not exist at %s; create it first" % (bucket, s3.endpoint_url or "AWS"))
-            self.fail(to_native(exc))
-        local = scan_directory(source["path"], source.get("exclude"))
-        if not local:
-            self.fail("source.path %s has no file to upload" % source["path"])
-        plan = plan_s3_upload(local, remote, folder, delete_extra=source.get("delete_extra"))
-        return s3, plan, local, remote
-
-    def apply_s3(self, s3, plan):
-        source = self.params["source"]
-        try:
-            for relative, key in plan["upload"]:
-                s3.put_file(source["bucket"], key, os.path.join(source["path"], relative))
-            for key in plan["delete"]:
-                s3.delete_object(source["bucket"], key)
-        except S3Error as exc:
-            self.fail(to_native(exc))
-
-    # -- server reads ---------------------------------------------------------------
-    def read_deployment(self, flow_name, name):
-        return self.client.get_or_none("/deployments/name/%s/%s" % (quote(flow_name, safe=""), quote(name, safe="")))
-
-    def check_work_pool(self, pool):
-        if self.client.get_or_none("/work_pools/%s" % quote(pool, safe="")) is None:
-            self.fail("work pool %r does not exist on the Prefect server; create it first"
-                      " (selfhosted.prefect.work_pool)" % pool)
-
-    # -- main -------------------------------------------------------------------------
-    def run(self):
-        p = self.params
-        if p["state"] == "present":
-            missing = [o for o in ("entrypoint", "source", "work_pool_name") if not p.get(o)]
-            if missing:
-                self.fail("state=present needs %s" % ", ".join(missing))
-            self.validate_source()
-        try:
-            schedules = normalize_schedules(p.get("schedules")) if p.get("schedules") is not None else None
-        except ScheduleError as exc:
-            self.fail(to_native(exc))
-        for index, canon in enumerate(schedules or []):
-            if canon.get("timezone") and not timezone_known(canon["timezone"]):
-                self.fail("schedules[%d]: unknown timezone %r (use an IANA name such as Europe/Paris)"
-                          % (index, canon["timezone"]))
-        flow_name, schema = self.resolve_flow()
-        self.client = PrefectClient.from_module(self.module)
-        try:
-            if p["state"] == "absent":
-                return self.absent(flow_name)
-            return self.present(flow_name, schema, schedules)
-        except PrefectAPIError as exc:
-            self.module.fail_json(**exc.to_fail_kwargs())
-
-    def absent(self, flow_name):
-        name = self.params["name"]
-        existing = self.read_deployment(flow_name, name)
-        result = dict(changed=existing is not None, deployment={}, flow_name=flow_name,
-                      introspection=self.introspection_view())
-        if self.module._diff:
-            result["diff"] = dict(before=self.view(existing) if existing else {}, after={})
-        if existing and not self.module.check_mode:
+    def absent(self):
+        existing = self.client.get_or_none(self.path)
+        if existing and not self.check_mode:
             self.client.delete_if_exists("/deployments/%s" % existing["id"])
-        for warning in self.warnings:
-            self.module.warn(warning)
-        self.module.exit_json(**result)
+        return self.result(existing is not None, deployment_view(existing) if existing else {}, {}, self.header,
+                           **self.values({}))
 
-    def view(self, deployment, schedules_view=None):
-        fields = actual_deployment_fields(deployment)
-        fields["schedules"] = schedules_view if schedules_view is not None else actual_schedule_view(
-            deployment.get("schedules"))
-        return fields
-
-    def present(self, flow_name, schema, schedules):
+    def present(self):
         p = self.params
-        name = p["name"]
-        desired = self.desired_fields(schema)
-        existing = self.read_deployment(flow_name, name)
+        try:
+            desired = desired_fields(p, self.schema)
+        except ValueError as exc:
+            self.fail(to_native(exc))
+        existing = self.client.get_or_none(self.path)
         if existing is None or existing.get("work_pool_name") != p["work_pool_name"]:
             # A deployment already in the pool proves the pool exists (deleting a pool detaches it).
-            self.check_work_pool(p["work_pool_name"])
+            if self.client.get_or_none("/work_pools/%s" % quote(p["work_pool_name"], safe="")) is None:
+                self.fail("work pool %r does not exist on the Prefect server; create it first"
+                          " (selfhosted.prefect.work_pool)" % p["work_pool_name"])
+        sync = self.s3() if p["source"]["type"] == "s3" else None
 
-        s3_plan = None
-        if p["source"]["type"] == "s3":
-            s3, s3_plan, local, remote = self.plan_s3()
-
-        diff = {"before": {}, "after": {}}
+        changes = plan = None
         if existing is None:
-            changed = True
+            changed, before = True, {}
             after = {k: v for k, v in desired.items() if v is not None}
-            after["schedules"] = [describe_schedule(c) for c in schedules or []]
-            diff["after"] = after
-            changes, plan = None, None
+            after["schedules"] = [describe_schedule(c) for c in self.schedules or []]
         else:
-            actual = actual_deployment_fields(existing)
-            changes = deployment_changes(desired, actual)
-            plan = plan_schedules(schedules, existing.get("schedules") or []) if schedules is not None else None
+            changes = deployment_changes(desired, actual_deployment_fields(existing))
+            if self.schedules is not None:
+                plan = plan_schedules(self.schedules, existing.get("schedules") or [])
             changed = bool(changes) or bool(plan and plan_has_changes(plan))
-            before = self.view(existing)
+            before = deployment_view(existing)
             after = copy.deepcopy(before)
             after.update(changes)
             if plan is not None:
                 after["schedules"] = planned_schedule_view(plan)
-            diff["before"], diff["after"] = before, after
+        values = {}
+        if sync is not None:
+            changed = changed or sync.changed
+            before["s3_objects"], after["s3_objects"] = sync.diff_objects()
+            values["s3_upload"] = sync.result()
 
-        if s3_plan is not None:
-            if s3_plan["upload"] or s3_plan["delete"]:
-                changed = True
-            keys = [k for _r, k in s3_plan["upload"]] + list(s3_plan["delete"])
-            diff["before"]["s3_objects"] = dict((k, remote[k]) for k in sorted(keys) if k in remote)
-            local_by_key = dict((k, local[r]) for r, k in s3_plan["upload"])
-            diff["after"]["s3_objects"] = dict((k, local_by_key[k]) for k in sorted(local_by_key))
-
-        if changed and not self.module.check_mode:
-            if s3_plan is not None:
-                self.apply_s3(s3, s3_plan)
+        final = existing
+        if changed and not self.check_mode:
+            if sync is not None:
+                self.s3(sync)
             if existing is None:
-                self.create(flow_name, name, desired, schedules)
+                self.create(desired)
             else:
-                self.apply_update(existing, changes, plan, desired)
-            final = self.read_deployment(flow_name, name)
-        else:
-            final = existing
+                self.update(existing["id"], changes, plan, desired)
+            final = self.client.get_or_none(self.path)
+        values.update(self.values(result_view(final, self.flow_name, self.name, desired, self.schedules)))
+        return self.result(changed, before, after, self.header, **values)
 
-        result = dict(changed=changed, flow_name=flow_name, introspection=self.introspection_view(),
-                      deployment=self.result_view(final, flow_name, name, desired, schedules))
-        if s3_plan is not None:
-            result["s3_upload"] = dict(
-                bucket=p["source"]["bucket"], folder=s3_folder(p["source"].get("folder")),
-                uploaded=[k for _r, k in s3_plan["upload"]], unchanged=len(s3_plan["unchanged"]),
-                deleted=list(s3_plan["delete"]))
-        if self.module._diff:
-            result["diff"] = diff
-        for warning in self.warnings:
-            self.module.warn(warning)
-        self.module.exit_json(**result)
+    def s3(self, sync=None):
+        """Plan the S3 upload, or apply the planned ``sync`` (imported here: only S3 sources pay for it)."""
+        from ansible_collections.selfhosted.prefect.plugins.module_utils.s3_sync import (  # pylint: disable=import-outside-toplevel
+            S3Error,
+            S3Sync,
+        )
+        try:
+            if sync is None:
+                sync = S3Sync(self.params["source"], self.client)
+                sync.make_plan()
+            else:
+                sync.apply()
+        except S3Error as exc:
+            self.fail(to_native(exc))
+        return sync
 
-    def create(self, flow_name, name, desired, schedules):
+    def create(self, desired):
         """Create the flow (if needed) then the deployment. A flow made here is deleted again
         when the server refuses the deployment, so a refused input leaves nothing behind."""
-        flow_existed = self.client.get_or_none("/flows/name/%s" % quote(flow_name, safe="")) is not None
-        flow = self.client.post("/flows/", {"name": flow_name})
+        flow_existed = self.client.get_or_none("/flows/name/%s" % quote(self.flow_name, safe="")) is not None
+        flow = self.client.post("/flows/", {"name": self.flow_name})
         try:
-            self.client.post("/deployments/", create_body(desired, flow["id"], name, schedules or []))
+            self.client.post("/deployments/", create_body(desired, flow["id"], self.name, self.schedules or []))
         except PrefectAPIError:
             if not flow_existed:
                 try:
@@ -978,8 +631,8 @@ class DeploymentModule(object):
                     pass
             raise
 
-    def apply_update(self, existing, changes, plan, desired):
-        dep_id = existing["id"]
+    def update(self, dep_id, changes, plan, desired):
+        """PATCH the changed fields, then the schedules one by one (their ids and anchors stay)."""
         if changes:
             self.client.patch("/deployments/%s" % dep_id, update_body(changes, desired))
         if plan is None:
@@ -990,20 +643,7 @@ class DeploymentModule(object):
             self.client.patch("/deployments/%s/schedules/%s" % (dep_id, actual["id"]),
                               schedule_api_body(canon, for_update=True, include_definition=definition_changed))
         if plan["create"]:
-            self.client.post("/deployments/%s/schedules" % dep_id,
-                             [schedule_api_body(c) for c in plan["create"]])
-
-    def result_view(self, deployment, flow_name, name, desired, schedules):
-        if deployment is None:
-            # check mode, not created yet
-            out = {k: v for k, v in desired.items() if v is not None}
-            out.update(id=None, flow_id=None, schedules=[describe_schedule(c) for c in schedules or []])
-        else:
-            out = actual_deployment_fields(deployment)
-            out.update(id=deployment["id"], flow_id=deployment.get("flow_id"),
-                       schedules=sorted(deployment.get("schedules") or [], key=lambda s: str(s.get("created"))))
-        out.update(name="%s/%s" % (flow_name, name), deployment_name=name, flow_name=flow_name)
-        return out
+            self.client.post("/deployments/%s/schedules" % dep_id, [schedule_api_body(c) for c in plan["create"]])
 
 
 def main():
@@ -1063,7 +703,7 @@ def main():
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    DeploymentModule(module).run()
+    run_module(module, DeploymentManager)
 
 
 if __name__ == "__main__":

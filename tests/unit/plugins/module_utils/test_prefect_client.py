@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import io
 import json
 import socket
+import threading
 from urllib.error import HTTPError, URLError
 
 import pytest
@@ -481,3 +483,40 @@ def test_unreadable_ca_path_fails_at_once_without_retries(tmp_path, recording):
         client.get("/admin/version")
     assert "cannot load the CA certificates from ca_path %s" % (tmp_path / "missing.pem") in str(err.value)
     assert sleeps == [] and recording["openers"] == []
+
+
+# -- the transport on its own ---------------------------------------------------------
+class Redirecting(http.server.BaseHTTPRequestHandler):
+    """/old redirects to /new, /missing is a 404; any other path answers its path and User-Agent."""
+
+    def do_GET(self):  # noqa: N802  pylint: disable=invalid-name
+        body = json.dumps({"path": self.path, "agent": self.headers.get("User-Agent")}).encode()
+        status, headers = {"/old": (307, [("Location", "/new")]), "/missing": (404, [])}.get(self.path, (200, []))
+        self.send_response(status)
+        for name, value in headers + [("Content-Length", str(len(body)))]:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture
+def local_http():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_transport_answers_every_status_and_follows_redirects_only_when_asked(local_http):
+    transport = pc.HTTPTransport()
+    followed = transport.open("GET", local_http + "/old")
+    assert followed.status == 200 and json.loads(followed.body) == {"path": "/new", "agent": pc.USER_AGENT}
+    missing = transport.open("GET", local_http + "/missing", timeout=5)
+    assert missing.status == 404 and json.loads(missing.body)["path"] == "/missing"
+    kept = pc.HTTPTransport(follow_redirects=False).open("GET", local_http + "/old", headers={"User-Agent": "x"})
+    assert kept.status == 307 and kept.headers["Location"] == "/new"

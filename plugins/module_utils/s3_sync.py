@@ -3,16 +3,28 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A minimal S3 client (AWS Signature Version 4) on the standard library.
+"""Syncing a deployment's code directory to an S3 folder, on the standard library.
 
 The ``deployment`` module uploads flow code to S3 from hosts that usually have
-neither ``boto3`` nor ``prefect`` for the Python that runs Ansible modules, so
-the few calls it needs (head bucket, list objects v2, put object, delete
-object) are made here with ``ansible.module_utils.urls.open_url``.
+neither ``boto3`` nor ``prefect`` for the Python that runs Ansible modules, so the
+few calls it needs (list objects v2, put object, delete object, head bucket) are
+signed here (AWS Signature Version 4) and sent through the collection's one HTTP
+stack, ``prefect_client.HTTPTransport`` (one opener, one TLS context per client;
+redirects are not followed).
 
-Endpoints: with ``endpoint_url`` (SeaweedFS, MinIO, Ceph, ...) requests use
-path-style URLs (``ENDPOINT/BUCKET/KEY``); without it, AWS's virtual-hosted
-URLs (``https://BUCKET.s3.REGION.amazonaws.com/KEY``).
+- ``S3Client(access_key, secret_key, region, endpoint_url, session_token,
+  validate_certs, ca_path, timeout)``: with ``endpoint_url`` (SeaweedFS, MinIO, Ceph,
+  ...) requests use path-style URLs (``ENDPOINT/BUCKET/KEY``); without it, AWS's
+  virtual-hosted URLs (``https://BUCKET.s3.REGION.amazonaws.com/KEY``). Failures
+  raise ``S3Error``.
+- ``scan_directory(root, exclude)``: ``{relative path: md5}`` of the local files.
+- ``plan_s3_upload(local, remote, folder, delete_extra)``: what to upload, delete or
+  leave (pure); ``s3_key(folder, relative path)``.
+- ``S3Sync(source, prefect_client)``: the whole sync of the module's ``source``
+  option: credentials from the ``aws-credentials`` block, ``plan()``, ``apply()``,
+  and what the module returns and shows (``result()``, ``diff_objects()``).
+
+The module imports this file only for S3 sources.
 """
 
 from __future__ import annotations
@@ -25,10 +37,13 @@ import hmac
 import os
 import xml.etree.ElementTree as ET
 
-from urllib.error import HTTPError, URLError
+from urllib.error import URLError
 from urllib.parse import quote, urlsplit
 
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+
+from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fields import s3_folder
+from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import HTTPTransport, TransportError
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -125,7 +140,7 @@ class S3Client(object):
     """Just enough S3 for uploading a directory of flow code."""
 
     def __init__(self, access_key, secret_key, region=None, endpoint_url=None, session_token=None,
-                 validate_certs=True, ca_path=None, timeout=60):
+                 validate_certs=True, ca_path=None, timeout=60, transport=None):
         if not access_key or not secret_key:
             raise S3Error("S3 credentials are incomplete: an access key id and a secret access key are needed")
         self.access_key = access_key
@@ -133,9 +148,9 @@ class S3Client(object):
         self.session_token = session_token
         self.region = region or "us-east-1"
         self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
-        self.validate_certs = validate_certs
-        self.ca_path = ca_path
         self.timeout = timeout
+        self.transport = transport or HTTPTransport(validate_certs=validate_certs, ca_path=ca_path,
+                                                    follow_redirects=False)
 
     def _url(self, bucket, key=None, query=None):
         if self.endpoint_url:
@@ -151,39 +166,29 @@ class S3Client(object):
         return url
 
     def request(self, method, bucket, key=None, query=None, body=None, headers=None):
+        """One signed request; ``(status, body, headers)`` of a 2xx answer, else S3Error."""
         url = self._url(bucket, key, query)
-        data = body if body is not None else None
-        payload_hash = hashlib.sha256(data).hexdigest() if data is not None else EMPTY_SHA256
+        payload_hash = hashlib.sha256(body).hexdigest() if body is not None else EMPTY_SHA256
         send = signature_v4_headers(method, url, headers or {}, payload_hash, self.access_key,
                                     self.secret_key, self.region, session_token=self.session_token)
         for name, value in (headers or {}).items():
             send[name] = value
-        if data is not None:
-            send["Content-Length"] = str(len(data))
-        # Imported here: ansible's urls (and the cryptography it loads) only costs a module run
-        # that talks to S3.
-        from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
+        if body is not None:
+            send["Content-Length"] = str(len(body))
         try:
-            resp = open_url(url, data=data, headers=send, method=method, timeout=self.timeout,
-                            validate_certs=self.validate_certs, ca_path=self.ca_path, use_proxy=True,
-                            follow_redirects="none", use_netrc=False)
-            return resp.getcode(), resp.read(), resp.headers
-        except HTTPError as exc:
-            try:
-                content = exc.read()
-            except Exception:  # pylint: disable=broad-except
-                content = b""
-            code, message = _error_from_body(content)
-            where = "s3://%s/%s" % (bucket, key or "")
-            text = "S3 %s %s failed with HTTP %s" % (method, where, exc.code)
-            if code or message:
-                text += ": %s" % " - ".join(x for x in (code, message) if x)
-            if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied") or exc.code in (401, 403):
-                text += " (check the S3 credentials and the bucket's permissions)"
-            raise S3Error(text, status=exc.code, code=code)
-        except (URLError, OSError) as exc:
+            resp = self.transport.open(method, url, body, send, self.timeout)
+        except (TransportError, URLError, OSError) as exc:
             raise S3Error("Could not reach the S3 endpoint %s: %s"
                           % (self.endpoint_url or url, to_native(getattr(exc, "reason", exc))))
+        if 200 <= resp.status < 300:
+            return resp.status, resp.body, resp.headers
+        code, message = _error_from_body(resp.body)
+        text = "S3 %s s3://%s/%s failed with HTTP %s" % (method, bucket, key or "", resp.status)
+        if code or message:
+            text += ": %s" % " - ".join(x for x in (code, message) if x)
+        if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied") or resp.status in (401, 403):
+            text += " (check the S3 credentials and the bucket's permissions)"
+        raise S3Error(text, status=resp.status, code=code)
 
     def bucket_exists(self, bucket):
         try:
@@ -270,3 +275,106 @@ def _excluded(rel, name, patterns):
         if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(name, pattern):
             return True
     return False
+
+
+def s3_key(folder, relative_path):
+    folder = s3_folder(folder)
+    relative_path = relative_path.replace("\\", "/").lstrip("/")
+    return "%s/%s" % (folder, relative_path) if folder else relative_path
+
+
+def plan_s3_upload(local_files, remote_objects, folder, delete_extra=False):
+    """Which files to upload and which objects to delete.
+
+    ``local_files``: ``{relative_path: md5_hex}``; ``remote_objects``:
+    ``{key: etag}`` (quotes allowed) under the folder. A file is uploaded when
+    its object is missing or its ETag is not the file's MD5 (a multipart ETag,
+    with a ``-``, never equals an MD5, so such objects are uploaded again).
+    Returns ``dict(upload=[(relative_path, key)], unchanged=[key], delete=[key])``.
+    """
+    upload, unchanged = [], []
+    expected_keys = set()
+    for relative_path in sorted(local_files):
+        key = s3_key(folder, relative_path)
+        expected_keys.add(key)
+        etag = remote_objects.get(key)
+        if etag is not None and etag.strip('"').lower() == local_files[relative_path].lower():
+            unchanged.append(key)
+        else:
+            upload.append((relative_path, key))
+    delete = sorted(k for k in remote_objects if k not in expected_keys) if delete_extra else []
+    return {"upload": upload, "unchanged": unchanged, "delete": delete}
+
+
+class S3Sync(object):
+    """The module's S3 source: ``source.path`` synced to ``source.folder`` of ``source.bucket``.
+
+    ``client`` is the PrefectClient the ``aws-credentials`` block is read with. Every
+    failure raises S3Error with the message the module fails with."""
+
+    def __init__(self, source, client):
+        self.source = source
+        self.client = client
+        self.bucket = source["bucket"]
+        self.folder = s3_folder(source.get("folder"))
+        self.s3 = None
+        self.local = self.remote = self.plan = None
+
+    def connect(self):
+        """An S3Client with the upload credentials: the options', else the block's."""
+        credentials = self.source.get("credentials") or {}
+        block_name = credentials["block"]
+        block = self.client.get_or_none("/block_types/slug/aws-credentials/block_documents/name/%s"
+                                        % quote(block_name, safe=""), params={"include_secrets": True})
+        if block is None:
+            raise S3Error("the aws-credentials block %r does not exist on the Prefect server; create it first"
+                          " (selfhosted.prefect.block_document) with the S3 credentials and"
+                          " aws_client_parameters.endpoint_url" % block_name)
+        data = block.get("data") or {}
+        access_key = credentials.get("aws_access_key_id") or data.get("aws_access_key_id")
+        secret_key = credentials.get("aws_secret_access_key") or data.get("aws_secret_access_key")
+        if not access_key or not secret_key:
+            raise S3Error("no S3 credentials for the upload: the block %r has no aws_access_key_id/"
+                          "aws_secret_access_key and source.credentials gives none" % block_name)
+        client_parameters = data.get("aws_client_parameters") or {}
+        return S3Client(access_key, secret_key, region=self.source.get("region") or data.get("region_name"),
+                        endpoint_url=self.source.get("endpoint_url") or client_parameters.get("endpoint_url"),
+                        session_token=credentials.get("aws_session_token") or data.get("aws_session_token"),
+                        validate_certs=self.source.get("validate_certs", True))
+
+    def make_plan(self):
+        """Read the folder and the directory, and plan the sync."""
+        self.s3 = self.connect()
+        try:
+            self.remote = self.s3.list_objects(self.bucket, self.folder + "/" if self.folder else "")
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket" or (exc.status == 404 and not exc.code):
+                raise S3Error("the S3 bucket %r does not exist at %s; create it first"
+                              % (self.bucket, self.s3.endpoint_url or "AWS"))
+            raise
+        self.local = scan_directory(self.source["path"], self.source.get("exclude"))
+        if not self.local:
+            raise S3Error("source.path %s has no file to upload" % self.source["path"])
+        self.plan = plan_s3_upload(self.local, self.remote, self.folder, delete_extra=self.source.get("delete_extra"))
+
+    @property
+    def changed(self):
+        return bool(self.plan["upload"] or self.plan["delete"])
+
+    def apply(self):
+        for relative, key in self.plan["upload"]:
+            self.s3.put_file(self.bucket, key, os.path.join(self.source["path"], relative))
+        for key in self.plan["delete"]:
+            self.s3.delete_object(self.bucket, key)
+
+    def diff_objects(self):
+        """``(before, after)``: ``{key: etag}`` of the objects to replace or delete, ``{key: md5}`` of the uploads."""
+        keys = [k for _r, k in self.plan["upload"]] + list(self.plan["delete"])
+        before = dict((k, self.remote[k]) for k in sorted(keys) if k in self.remote)
+        uploads = dict((k, self.local[r]) for r, k in self.plan["upload"])
+        return before, dict((k, uploads[k]) for k in sorted(uploads))
+
+    def result(self):
+        """The module's ``s3_upload`` return value."""
+        return dict(bucket=self.bucket, folder=self.folder, uploaded=[k for _r, k in self.plan["upload"]],
+                    unchanged=len(self.plan["unchanged"]), deleted=list(self.plan["delete"]))

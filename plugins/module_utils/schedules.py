@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Pure logic of the ``deployment`` module: no I/O, unit-tested directly.
+"""A deployment's schedules: normalising, comparing, planning changes, API bodies.
+
+Pure logic (no I/O; unit-tested directly) of the ``deployment`` module.
 
 Why it exists
 -------------
@@ -11,21 +13,21 @@ A Prefect 3.9 server replaces every schedule of a deployment on each
 ``POST /deployments/`` (upsert) and gives interval schedules a fresh
 ``anchor_date`` (and rrule schedules a ``DTSTART``) whenever the user did not
 set one. A module that simply re-POSTs its input would therefore change the
-deployment on every run. This file turns the user's input into the state the
-server would store, compares it with what the server holds while ignoring the
+deployment on every run. This file turns the user's schedules into the state the
+server would store, compares them with what the server holds while ignoring the
 fields the server sets itself (ids, created/updated, anchors the user left out,
-an injected ``DTSTART``), and plans the smallest set of API calls:
+an injected ``DTSTART``), and plans the smallest set of schedule API calls:
 
-* :func:`normalize_schedule` validates one user schedule and gives its
-  canonical form; :func:`schedule_api_body` the body the API expects.
+* :func:`desired_schedules` validates the module's ``schedules`` option (each
+  schedule with :func:`normalize_schedule`, time zones with :func:`timezone_known`);
+  :func:`schedule_api_body` gives the body the API expects for one of them.
 * :func:`schedule_matches` says whether a schedule read from the server is the
   one the user asked for.
 * :func:`plan_schedules` pairs desired with actual schedules (by slug, then by
   equality, then by kind) and returns what to keep, update (by schedule id, so
   ids and anchors stay stable), create and delete.
-* :func:`actual_deployment_fields` and :func:`deployment_changes` compare the
-  other managed fields.
-* :func:`build_pull_steps` makes the pull steps of the three code sources.
+* :func:`describe_schedule`, :func:`actual_schedule_view` and
+  :func:`planned_schedule_view` are the readable forms shown in diffs and results.
 """
 
 from __future__ import annotations
@@ -35,26 +37,6 @@ import datetime
 import re
 
 SCHEDULE_KINDS = ("cron", "interval", "rrule")
-
-# Fields of a deployment this collection manages, in the order they are shown in diffs.
-DEPLOYMENT_FIELDS = (
-    "entrypoint",
-    "pull_steps",
-    "work_pool_name",
-    "work_queue_name",
-    "job_variables",
-    "parameters",
-    "parameter_openapi_schema",
-    "enforce_parameter_schema",
-    "description",
-    "version",
-    "tags",
-    "paused",
-    "concurrency_limit",
-)
-
-LOCAL_PULL_STEP = "prefect.deployments.steps.set_working_directory"
-S3_PULL_STEP = "prefect_aws.deployments.steps.pull_from_s3"
 
 
 class ScheduleError(ValueError):
@@ -261,11 +243,7 @@ def schedule_api_body(canon, for_update=False, include_definition=True):
     body = {"active": canon["active"], "parameters": copy.deepcopy(canon["parameters"])}
     if include_definition or not for_update:
         body["schedule"] = schedule_definition(canon)
-    if canon.get("slug"):
-        body["slug"] = canon["slug"]
-    if canon.get("max_scheduled_runs") is not None:
-        body["max_scheduled_runs"] = canon["max_scheduled_runs"]
-    return body
+    return _add_slug_and_limit(body, canon)
 
 
 def _timezone_or_utc(value):
@@ -407,15 +385,20 @@ def plan_has_changes(plan):
     return bool(plan["update"] or plan["create"] or plan["delete"])
 
 
-def _add_schedule_options(out, source):
-    """Copy the optional schedule fields that are set in ``source`` into ``out``."""
-    if source.get("parameters"):
-        out["parameters"] = source["parameters"]
+def _add_slug_and_limit(out, source):
+    """Copy ``slug`` and ``max_scheduled_runs`` into ``out`` when ``source`` sets them."""
     if source.get("slug"):
         out["slug"] = source["slug"]
     if source.get("max_scheduled_runs") is not None:
         out["max_scheduled_runs"] = source["max_scheduled_runs"]
     return out
+
+
+def _add_schedule_options(out, source):
+    """Copy the optional schedule fields that are set in ``source`` into ``out``."""
+    if source.get("parameters"):
+        out["parameters"] = source["parameters"]
+    return _add_slug_and_limit(out, source)
 
 
 def describe_schedule(canon):
@@ -460,169 +443,36 @@ def actual_schedule_view(actual_schedules):
 
 
 # --------------------------------------------------------------------------------------
-# deployment fields
+# the module's option
 # --------------------------------------------------------------------------------------
-def actual_deployment_fields(deployment):
-    """The managed fields of a deployment as read from ``GET /deployments/...``."""
-    out = {}
-    for field in DEPLOYMENT_FIELDS:
-        if field == "concurrency_limit":
-            gcl = deployment.get("global_concurrency_limit") or {}
-            limit = gcl.get("limit") if isinstance(gcl, dict) else None
-            if limit is None:
-                limit = deployment.get("concurrency_limit")
-            out[field] = limit
-        else:
-            out[field] = copy.deepcopy(deployment.get(field))
-    return out
+def timezone_known(name):
+    """False only when this host's time zone database is readable and lacks ``name``."""
+    try:
+        import zoneinfo  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+        return True
+    except Exception:  # pylint: disable=broad-except
+        pass
+    try:  # not found: trust that only when the database is there at all (listing it costs ~40 ms)
+        zones = zoneinfo.available_timezones()
+    except Exception:  # pylint: disable=broad-except
+        return True
+    return not zones or name in zones or name == "UTC"
 
 
-def _field_equal(field, desired, actual):
-    if field == "tags":
-        return sorted(set(desired or [])) == sorted(set(actual or []))
-    if field in ("job_variables", "parameters", "parameter_openapi_schema"):
-        return (desired or {}) == (actual or {})
-    if field == "pull_steps":
-        return (desired or []) == (actual or [])
-    if field == "description":
-        return (desired or None) == (actual or None)
-    return desired == actual
+def desired_schedules(schedules):
+    """Canonical forms of the module's ``schedules`` option (None when not managed).
 
-
-def deployment_changes(desired, actual):
-    """Fields whose desired value differs from the actual one.
-
-    ``desired`` holds only the fields the user manages (a field left out, or None,
-    is not compared, except ``concurrency_limit`` where None means no limit and
-    is compared when present). Returns ``{field: desired_value}``.
-    """
-    changes = {}
-    for field in DEPLOYMENT_FIELDS:
-        if field not in desired:
-            continue
-        value = desired[field]
-        if value is None and field != "concurrency_limit":
-            continue
-        if not _field_equal(field, value, actual.get(field)):
-            changes[field] = copy.deepcopy(value)
-    return changes
-
-
-def update_body(changes, desired):
-    """Body of ``PATCH /deployments/{id}`` for the changed fields.
-
-    The server only resolves a work queue when it gets the pool name as well, so
-    both go together. ``schedules`` are never sent here: they are managed one by
-    one so their ids and anchors stay stable.
-    """
-    body = copy.deepcopy(changes)
-    if "work_queue_name" in body or "work_pool_name" in body:
-        if desired.get("work_pool_name"):
-            body["work_pool_name"] = desired["work_pool_name"]
-        if desired.get("work_queue_name"):
-            body["work_queue_name"] = desired["work_queue_name"]
-    return body
-
-
-def create_body(desired, flow_id, name, schedules):
-    """Body of ``POST /deployments/`` for a new deployment."""
-    body = {"name": name, "flow_id": flow_id}
-    for field in DEPLOYMENT_FIELDS:
-        value = desired.get(field)
-        if value is None:
-            continue
-        body[field] = copy.deepcopy(value)
-    body["schedules"] = [schedule_api_body(canon) for canon in schedules]
-    return body
-
-
-# --------------------------------------------------------------------------------------
-# code sources
-# --------------------------------------------------------------------------------------
-def s3_folder(folder):
-    """The S3 folder without leading/trailing slashes ('' for the bucket root)."""
-    return (folder or "").strip("/")
-
-
-def s3_block_reference(block_name, block_type="aws-credentials"):
-    """The template a pull step uses to read a credentials block on the worker."""
-    return "{{ prefect.blocks.%s.%s }}" % (block_type, block_name)
-
-
-def build_pull_steps(source):
-    """Pull steps for a code source (a dict as the module's ``source`` option).
-
-    * local: ``set_working_directory`` to the shared directory;
-    * s3: ``pull_from_s3`` of the bucket folder into the run's working directory,
-      credentials by reference to a block, never inline;
-    * docker: ``set_working_directory`` to the code's directory in the image.
-    """
-    kind = source.get("type")
-    if kind == "local":
-        return [{LOCAL_PULL_STEP: {"directory": source["path"]}}]
-    if kind == "docker":
-        return [{LOCAL_PULL_STEP: {"directory": source.get("working_dir") or "/opt/prefect/flows"}}]
-    if kind == "s3":
-        credentials = source.get("credentials") or {}
-        block = credentials.get("block")
-        if not block:
-            raise ValueError("an s3 source needs credentials.block, the name of an aws-credentials block"
-                             " the workers read their S3 credentials from")
-        step = {
-            "requires": "prefect-aws",
-            "bucket": source["bucket"],
-            "folder": s3_folder(source.get("folder")),
-            "credentials": s3_block_reference(block, credentials.get("block_type") or "aws-credentials"),
-        }
-        client_parameters = {}
-        if source.get("endpoint_url"):
-            client_parameters["endpoint_url"] = source["endpoint_url"]
-        if source.get("region"):
-            client_parameters["region_name"] = source["region"]
-        if client_parameters:
-            step["client_parameters"] = client_parameters
-        return [{S3_PULL_STEP: step}]
-    raise ValueError("unknown source type %r (local, s3 or docker)" % (kind,))
-
-
-def s3_key(folder, relative_path):
-    folder = s3_folder(folder)
-    relative_path = relative_path.replace("\\", "/").lstrip("/")
-    return "%s/%s" % (folder, relative_path) if folder else relative_path
-
-
-def plan_s3_upload(local_files, remote_objects, folder, delete_extra=False):
-    """Which files to upload and which objects to delete.
-
-    ``local_files``: ``{relative_path: md5_hex}``; ``remote_objects``:
-    ``{key: etag}`` (quotes allowed) under the folder. A file is uploaded when
-    its object is missing or its ETag is not the file's MD5 (a multipart ETag,
-    with a ``-``, never equals an MD5, so such objects are uploaded again).
-    Returns ``dict(upload=[(relative_path, key)], unchanged=[key], delete=[key])``.
-    """
-    upload, unchanged = [], []
-    expected_keys = set()
-    for relative_path in sorted(local_files):
-        key = s3_key(folder, relative_path)
-        expected_keys.add(key)
-        etag = remote_objects.get(key)
-        if etag is not None and etag.strip('"').lower() == local_files[relative_path].lower():
-            unchanged.append(key)
-        else:
-            upload.append((relative_path, key))
-    delete = sorted(k for k in remote_objects if k not in expected_keys) if delete_extra else []
-    return {"upload": upload, "unchanged": unchanged, "delete": delete}
-
-
-def parse_entrypoint(entrypoint):
-    """``(path, function)`` of ``path/to/file.py:function``; raises ValueError."""
-    if not entrypoint or ":" not in entrypoint:
-        raise ValueError("entrypoint %r must look like path/to/file.py:flow_function" % (entrypoint,))
-    path, func = entrypoint.rsplit(":", 1)
-    if not path or not func or not re.match(r"^[A-Za-z_][A-Za-z0-9_.]*$", func):
-        raise ValueError("entrypoint %r must look like path/to/file.py:flow_function" % (entrypoint,))
-    if path.startswith("/"):
-        raise ValueError("entrypoint %r must be relative to the code directory, not absolute" % (entrypoint,))
-    if ".." in path.replace("\\", "/").split("/"):
-        raise ValueError("entrypoint %r must stay inside the code directory" % (entrypoint,))
-    return path, func
+    Raises ScheduleError naming the schedule's index for an invalid schedule or an
+    unknown time zone."""
+    if schedules is None:
+        return None
+    result = normalize_schedules(schedules)
+    for index, canon in enumerate(result):
+        if canon.get("timezone") and not timezone_known(canon["timezone"]):
+            raise ScheduleError("schedules[%d]: unknown timezone %r (use an IANA name such as Europe/Paris)"
+                                % (index, canon["timezone"]))
+    return result
