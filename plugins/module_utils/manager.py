@@ -25,9 +25,11 @@ Read/act modules (``server_info``, ``flow_run``) define ``run()`` instead of
     when the module exits); ``result(changed, before, after, header, **values)`` (the
     one diff helper, ``diff.module_result``); ``exit(result)``.
 ``run_module(module, manager_class, connect=PrefectClient.from_module)``
-    Builds the client with ``connect(module)``, the manager, calls ``run()`` or
+    Builds the manager, then the client with ``connect(module)``, calls ``run()`` or
     ``present()`` / ``absent()`` after ``params['state']``, turns a
     ``PrefectAPIError`` into a clean failure and exits with the result.
+    A manager's constructor checks the input and must not use the client (it is
+    ``None`` there): bad input is refused before the server is asked anything.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class PrefectManager(object):
 
 
 def run_module(module, manager_class, connect=PrefectClient.from_module):
-    """Run one module: client, manager, the action its state asks for, exit."""
-    manager = manager_class(module, connect(module))
+    """Run one module: manager (input checked), client, the action its state asks for, exit."""
+    manager = manager_class(module, None)
+    manager.client = connect(module)
     try:
         if hasattr(manager, "run"):
             result = manager.run()

@@ -501,7 +501,7 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.schedules impor
 
 class DeploymentManager(PrefectManager):
     """A deployment of a flow. The input is checked and the flow read (``flow_reader.py``) when the
-    manager is made, before any request but the client's version check."""
+    manager is made, before the server is asked anything."""
 
     def __init__(self, module, client):
         super(DeploymentManager, self).__init__(module, client)

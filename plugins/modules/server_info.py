@@ -287,6 +287,15 @@ def gather_flow_runs(client, since, limit):
 class ServerInfoManager(PrefectManager):
     """Reads; never writes."""
 
+    def __init__(self, module, client):
+        super(ServerInfoManager, self).__init__(module, client)
+        if self.params["flow_runs_limit"] < 1:
+            self.fail("flow_runs_limit must be 1 or more")
+        try:
+            self.since = parse_since(self.params["flow_runs_since"])
+        except ValueError as exc:
+            self.fail(str(exc))
+
     def run(self):
         p = self.params
         gather = set(p["gather"]) | {"server"}
@@ -298,8 +307,7 @@ class ServerInfoManager(PrefectManager):
         if "variables" in gather:
             result["variables"] = gather_variables(self.client)
         if "flow_runs" in gather:
-            result["flow_runs"] = gather_flow_runs(self.client, parse_since(p["flow_runs_since"]),
-                                                   p["flow_runs_limit"])
+            result["flow_runs"] = gather_flow_runs(self.client, self.since, p["flow_runs_limit"])
         return result
 
 
@@ -311,13 +319,6 @@ def main():
         flow_runs_limit=dict(type="int", default=200),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    # Bad input is refused before the server is asked anything.
-    if module.params["flow_runs_limit"] < 1:
-        module.fail_json(msg="flow_runs_limit must be 1 or more")
-    try:
-        parse_since(module.params["flow_runs_since"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
     run_module(module, ServerInfoManager)
 
 
