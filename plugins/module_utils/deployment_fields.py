@@ -133,6 +133,7 @@ def create_body(desired, flow_id, name, schedules):
     body["schedules"] = [schedule_api_body(canon) for canon in schedules]
     return body
 
+
 def desired_fields(params, schema):
     """The managed fields the module's options ask for (None: not managed).
 

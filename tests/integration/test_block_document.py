@@ -113,7 +113,7 @@ def test_reference_to_another_block(prefect_api, run_module, unique_name, assert
     bucket = unique_name("bucket")
     secret = "K-" + secrets.token_hex(10)
     assert run_module("block_document", {"block_type": "aws-credentials", "name": creds,
-                                "data": {"aws_access_key_id": "a", "aws_secret_access_key": secret}})["changed"]
+                                         "data": {"aws_access_key_id": "a", "aws_secret_access_key": secret}})["changed"]
     creds_id = document(prefect_api, "aws-credentials", creds)["id"]
     args = {"block_type": "s3-bucket", "name": bucket, "data": {
         "bucket_name": "flows",
@@ -154,7 +154,7 @@ def test_bad_data_is_refused(prefect_api, run_module, unique_name, assert_no_sec
     before = count_documents(prefect_api)
     secret = "Z-" + secrets.token_hex(8)
     result = run_module("block_document", {"block_type": "aws-credentials", "name": unique_name("b"),
-                                  "data": {"aws_secret_access_key": secret, "region": "eu-west-1"}})
+                                           "data": {"aws_secret_access_key": secret, "region": "eu-west-1"}})
     assert result["failed"] is True
     assert "region" in result["msg"] and "region_name" in result["msg"]
     assert_no_secret(result, secret)
@@ -174,7 +174,7 @@ def test_wrong_credentials_do_not_leak(prefect_api, run_module, unique_name, ass
     secret = "W-" + secrets.token_hex(8)
     name = unique_name("b")
     result = run_module("block_document", {"block_type": "secret", "name": name, "data": {"value": secret},
-                                  "api_auth_string": "admin:not-the-password"})
+                                           "api_auth_string": "admin:not-the-password"})
     assert result["failed"] is True
     assert result["status"] == 401
     assert_no_secret(result, secret, "not-the-password", prefect_server.auth_string)
