@@ -467,11 +467,11 @@ class BlockDocumentManager(PrefectManager):
         if document is not None:
             before = self.describe(document, (document or {}).get("block_schema") or {}, current_data, block_type)
             before["data"] = before_data
-        after = self.describe(new_document, schema, desired, block_type)
-        after["data"] = after_data
+        block = self.describe(new_document, schema, desired, block_type)
+        after = dict(block, data=after_data)
         return self.result(
             changed, before, after, self.header(block_type),
-            block=self.describe(new_document, schema, desired, block_type),
+            block=block,
             secret_fields=[".".join(p) for p in self.secret_paths],
             changed_secret_fields=changed_secrets if changed else [],
         )
