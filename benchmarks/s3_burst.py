@@ -86,7 +86,7 @@ def percentile(values, pct):
 
 
 def create_runs(api, deployment_id, count):
-    def one(_):
+    def one(_index):
         try:
             return api.request("POST", "/deployments/%s/create_flow_run" % deployment_id, {})["id"], None
         except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
@@ -94,7 +94,7 @@ def create_runs(api, deployment_id, count):
 
     with ThreadPoolExecutor(max_workers=CREATE_THREADS) as pool:
         results = list(pool.map(one, range(count)))
-    return [run_id for run_id, _ in results if run_id], [err for _, err in results if err]
+    return [run_id for run_id, _err in results if run_id], [err for _run_id, err in results if err]
 
 
 def poll(api, ids, timeout, every):
