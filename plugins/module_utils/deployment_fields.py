@@ -134,11 +134,14 @@ def create_body(desired, flow_id, name, schedules):
     return body
 
 
-def desired_fields(params, schema):
+def desired_fields(params, schema, image=None, registry_credentials_id=None):
     """The managed fields the module's options ask for (None: not managed).
 
     ``schema`` is the flow's parameter schema (read from the code or given; None when
-    not managed). A Docker source always sets the ``image`` job variable."""
+    not managed). A Docker source always sets the ``image`` job variable: ``image`` (the
+    reference ``source.build`` made) or ``source.image``; with ``registry_credentials_id``
+    (the id of the ``docker-registry-credentials`` block) also ``registry_credentials``,
+    as a block reference the worker resolves when it pulls."""
     source = params["source"]
     desired = {
         "entrypoint": params["entrypoint"],
@@ -156,7 +159,9 @@ def desired_fields(params, schema):
     job_variables = copy.deepcopy(params.get("job_variables"))
     if source["type"] == "docker":
         job_variables = job_variables or {}
-        job_variables["image"] = source["image"]
+        job_variables["image"] = image or source["image"]
+        if registry_credentials_id:
+            job_variables["registry_credentials"] = registry_credentials_ref(registry_credentials_id)
     desired["job_variables"] = job_variables
     if params.get("concurrency_limit") is not None:
         if params["concurrency_limit"] < 0:
@@ -197,6 +202,13 @@ def s3_folder(folder):
 def s3_block_reference(block_name, block_type="aws-credentials"):
     """The template a pull step uses to read a credentials block on the worker."""
     return "{{ prefect.blocks.%s.%s }}" % (block_type, block_name)
+
+
+def registry_credentials_ref(block_document_id):
+    """The job variable that points a docker worker at a ``docker-registry-credentials`` block.
+    The server validates job variables against the pool's schema, which accepts a
+    ``$ref`` but not a ``{{ prefect.blocks... }}`` template for this object."""
+    return {"$ref": {"block_document_id": block_document_id}}
 
 
 def build_pull_steps(source):
@@ -270,9 +282,16 @@ def check_source(source):
             raise ValueError("source.credentials: give both aws_access_key_id and aws_secret_access_key, or"
                              " neither (then they are read from the block)")
     if kind == "docker" and not source.get("image"):
-        raise ValueError("source.image is required for a docker source")
+        raise ValueError("source.image is required for a docker source (with source.build: the repository the"
+                         " image is pushed to, without a tag)")
+    if kind == "docker" and source.get("build"):
+        last = source["image"].rsplit("/", 1)[-1]
+        if ":" in last or "@" in source["image"]:
+            raise ValueError("source.image %s has a tag, but with source.build the tag is made from the code"
+                             " (sha-...): give the repository only" % source["image"])
     for option, kinds in (("bucket", ("s3",)), ("credentials", ("s3",)), ("endpoint_url", ("s3",)),
-                          ("image", ("docker",)), ("introspect_path", ("docker",))):
+                          ("image", ("docker",)), ("introspect_path", ("docker",)), ("build", ("docker",)),
+                          ("registry_credentials", ("docker",))):
         if source.get(option) and kind not in kinds:
             raise ValueError("source.%s does not apply to a %s source" % (option, kind))
 
@@ -283,8 +302,10 @@ def code_dir(source):
     if source.get("type") in ("local", "s3"):
         return source.get("path")
     if source.get("type") == "docker":
-        path = source.get("introspect_path")
+        build_path = (source.get("build") or {}).get("path")
+        path = source.get("introspect_path") or build_path
         if path and not os.path.isdir(path):
-            raise ValueError("source.introspect_path %s is not a directory on this host" % path)
+            raise ValueError("%s %s is not a directory on this host" % (
+                "source.introspect_path" if source.get("introspect_path") else "source.build.path", path))
         return path
     return None

@@ -33,9 +33,12 @@ Interface (stable; other modules may build on it)
     ends, then reads its exit code (``GET /exec/{id}/json``; -1 if the engine has
     none). Output is returned as bytes, undecoded. ``env`` is a dict; its
     values travel only in the request body, never in an error message.
-``client.request(method, path, body=None)`` -> ``(status, bytes)``
-    One raw request; raises ``DockerExecError`` on connection errors and non-2xx
-    answers (``allow_404=True`` lets 404 through).
+``client.request(method, path, body=None, headers=None, raw=None, timeout=None)`` -> ``(status, bytes)``
+    One raw request (``body`` is sent as JSON, ``raw`` as a tar archive; ``headers``
+    are added, never shown in errors; ``timeout`` overrides the client's for this
+    request); raises ``DockerExecError`` on connection errors and non-2xx answers
+    (``allow_404=True`` lets 404 through). ``image_build.py`` builds and pushes
+    images with it.
 
 ``demux_stream(data)`` -> ``(stdout_bytes, stderr_bytes)``
     Splits a non-TTY attach stream: frames of an 8-byte header (stream type byte,
@@ -151,22 +154,27 @@ class DockerExecClient(object):
             raise DockerExecError(docker_host, str(exc)) from None
         self.timeout = timeout
 
-    def request(self, method, path, body=None, allow_404=False, action=None):
-        headers = {"Host": "docker"}
+    def request(self, method, path, body=None, allow_404=False, action=None, headers=None, raw=None,
+                timeout=None):
+        sent = {"Host": "docker"}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        conn = _UnixHTTPConnection(self.socket_path, self.timeout)
+            sent["Content-Type"] = "application/json"
+        elif raw is not None:
+            payload = raw
+            sent["Content-Type"] = "application/x-tar"
+        sent.update(headers or {})
+        conn = _UnixHTTPConnection(self.socket_path, timeout or self.timeout)
         try:
-            conn.request(method, path, body=payload, headers=headers)
+            conn.request(method, path, body=payload, headers=sent)
             resp = conn.getresponse()
             data = resp.read()
             status = resp.status
         except (OSError, HTTPException) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
             if isinstance(exc, socket.timeout):
-                reason = "no answer within %s s" % self.timeout
+                reason = "no answer within %s s" % (timeout or self.timeout)
             raise DockerExecError(self.socket_path, reason, action=action or "%s %s" % (method, path)) from None
         finally:
             conn.close()

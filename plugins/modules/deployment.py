@@ -162,8 +162,86 @@ options:
       introspect_path:
         description:
           - With V(docker), a local copy of the image's code directory, to read the flow's name and
-            parameters from. Without it, give O(flow_name) (and optionally O(parameter_openapi_schema)).
+            parameters from. Without it (and without O(source.build)), give O(flow_name) (and optionally
+            O(parameter_openapi_schema)).
         type: path
+      registry_credentials:
+        description:
+          - With V(docker), the name of a C(docker-registry-credentials) block (see
+            M(selfhosted.prefect.block_document)) for a private registry.
+          - The deployment's job variables point the workers at the block (C(registry_credentials), as a
+            block reference), so a docker worker logs in with it before it pulls the image; no worker needs
+            the password in its own configuration.
+          - With O(source.build), the image is also looked up and pushed with these credentials.
+        type: str
+      build:
+        description:
+          - With V(docker), build the image from the flow's code on this host's Docker engine and push it
+            to O(source.image), a repository without a tag.
+          - The tag is C(sha-) and 12 hex digits of the SHA-256 of the build context (the files under
+            O(source.build.path), made into an archive that is the same for the same files) and
+            O(source.build.args). When the registry already holds that tag, nothing is built or pushed, and
+            the deployment is unchanged; edited code gets a new tag, and the deployment moves to it.
+          - The engine builds and pushes, as C(docker build) and C(docker push) would on that host, so it
+            must trust the registry (the P(selfhosted.prefect.registry#role) role puts its CA in
+            C(/etc/docker/certs.d) of the hosts in C(registry_trust_hosts)). No Docker SDK or buildx is
+            needed; the module talks to the engine's unix socket.
+          - The flow's name and parameters are read from O(source.build.path) unless
+            O(source.introspect_path) is given.
+        type: dict
+        suboptions:
+          path:
+            description:
+              - The build context, holding the flow's code (and its C(requirements.txt), if any).
+            type: path
+            required: true
+          dockerfile:
+            description:
+              - A Dockerfile of the context, relative to O(source.build.path).
+              - When not given and O(source.build.base_image) is, a Dockerfile is written into the context
+                archive (not into the directory) - C(FROM) the base image, the code copied to
+                O(source.working_dir), and C(pip install -r requirements.txt) when the context has one
+                (which needs a package index the engine can reach). When neither is given, the context's
+                C(Dockerfile) is used.
+            type: str
+          base_image:
+            description:
+              - The image the generated Dockerfile starts from, holding Prefect and the flow's dependencies,
+                for example a base image of this registry, C(registry.example.internal:5000/flows/base:3.9.1).
+                Its name (not its content) is part of the tag, so give a rebuilt base image a new tag.
+            type: str
+          args:
+            description:
+              - Build arguments (C(--build-arg)); part of the tag.
+            type: dict
+          exclude:
+            description:
+              - Glob patterns of files and directories left out of the context, matched against the path
+                relative to O(source.build.path) and against each name.
+              - Defaults to C(__pycache__), C(*.pyc), C(.git), C(.venv), C(.DS_Store).
+            type: list
+            elements: str
+          pull:
+            description:
+              - Pull a newer base image before building (the engine must reach its registry).
+            type: bool
+            default: false
+          push:
+            description:
+              - Push the image to its registry. With V(false) the image only exists on this engine, and
+                whether it must be built is asked of the engine instead of the registry.
+            type: bool
+            default: true
+          docker_host:
+            description:
+              - The engine's socket (C(unix://) only).
+            type: str
+            default: unix:///var/run/docker.sock
+          timeout:
+            description:
+              - Seconds the build, and the push, may take.
+            type: int
+            default: 600
   prefect_python:
     description:
       - Python interpreter with the C(prefect) package, used to read the flow's name and parameters
@@ -356,6 +434,19 @@ EXAMPLES = r"""
       env:
         TZ: Europe/Paris
 
+- name: Build the flow's image from its code, push it to our registry, register it for a Docker pool
+  selfhosted.prefect.deployment:
+    name: weather-image
+    entrypoint: weather.py:weather
+    source:
+      type: docker
+      image: registry.lab.internal:5000/flows/weather  # tagged sha-<hash of the code>
+      registry_credentials: lab-registry               # a docker-registry-credentials block
+      build:
+        path: /srv/flows/weather
+        base_image: registry.lab.internal:5000/flows/base:3.9.1
+    work_pool_name: docker-pool
+
 - name: Remove a deployment
   selfhosted.prefect.deployment:
     name: weather-s3
@@ -438,6 +529,38 @@ s3_upload:
       description: Keys deleted (O(source.delete_extra)).
       type: list
       elements: str
+image:
+  description: The image O(source.build) made (would make, in check mode).
+  returned: when O(source.build) is given and O(state=present)
+  type: dict
+  contains:
+    name:
+      description: The image reference the deployment uses.
+      type: str
+      sample: registry.lab.internal:5000/flows/weather:sha-65bd2408ad5c
+    repository:
+      description: The repository.
+      type: str
+    tag:
+      description: The tag made from the build context.
+      type: str
+      sample: sha-65bd2408ad5c
+    existed:
+      description: Whether the registry (or with O(source.build.push=false), the engine) already had it.
+      type: bool
+    built:
+      description: Whether the engine built it in this run.
+      type: bool
+    pushed:
+      description: Whether it was pushed in this run.
+      type: bool
+    files:
+      description: Number of files of the build context.
+      type: int
+    dockerfile:
+      description: The Dockerfile used, relative to the context (C(.selfhosted-prefect.Dockerfile) when written
+        by the module).
+      type: str
 flow_name:
   description: The flow's name (read from the code or given).
   returned: always
@@ -538,7 +661,7 @@ class DeploymentManager(PrefectManager):
             if p["state"] == "absent":
                 raise ValueError("state=absent needs flow_name (or entrypoint and source so it can be read)")
             raise ValueError("flow_name is required when the code is not on this host (docker source without"
-                             " source.introspect_path)")
+                             " source.introspect_path or source.build)")
         return flow_name, schema
 
     def values(self, deployment):
@@ -555,10 +678,6 @@ class DeploymentManager(PrefectManager):
 
     def present(self):
         p = self.params
-        try:
-            desired = desired_fields(p, self.schema)
-        except ValueError as exc:
-            self.fail(to_native(exc))
         existing = self.client.get_or_none(self.path)
         if existing is None or existing.get("work_pool_name") != p["work_pool_name"]:
             # A deployment already in the pool proves the pool exists (deleting a pool detaches it).
@@ -566,6 +685,13 @@ class DeploymentManager(PrefectManager):
                 self.fail("work pool %r does not exist on the Prefect server; create it first"
                           " (selfhosted.prefect.work_pool)" % p["work_pool_name"])
         sync = self.s3() if p["source"]["type"] == "s3" else None
+        registry_block = self.registry_credentials() if p["source"].get("registry_credentials") else None
+        builder = self.image(registry_block) if p["source"].get("build") else None
+        try:
+            desired = desired_fields(p, self.schema, image=builder.ref if builder else None,
+                                     registry_credentials_id=registry_block["id"] if registry_block else None)
+        except ValueError as exc:
+            self.fail(to_native(exc))
 
         changes = plan = None
         if existing is None:
@@ -587,16 +713,23 @@ class DeploymentManager(PrefectManager):
             changed = changed or sync.changed
             before["s3_objects"], after["s3_objects"] = sync.diff_objects()
             values["s3_upload"] = sync.result()
+        if builder is not None:
+            changed = changed or builder.changed
+
 
         final = existing
         if changed and not self.check_mode:
             if sync is not None:
                 self.s3(sync)
+            if builder is not None:
+                self.image(registry_block, builder)
             if existing is None:
                 self.create(desired)
             else:
                 self.update(existing["id"], changes, plan, desired)
             final = self.client.get_or_none(self.path)
+        if builder is not None:
+            values["image"] = builder.result()
         values.update(self.values(result_view(final, self.flow_name, self.name, desired, self.schedules)))
         return self.result(changed, before, after, self.header, **values)
 
@@ -615,6 +748,42 @@ class DeploymentManager(PrefectManager):
         except S3Error as exc:
             self.fail(to_native(exc))
         return sync
+
+    def registry_credentials(self):
+        """The ``docker-registry-credentials`` block named by ``source.registry_credentials`` (with its
+        password, which stays in the module)."""
+        name = self.params["source"]["registry_credentials"]
+        block = self.client.get_or_none("/block_types/slug/docker-registry-credentials/block_documents/name/%s"
+                                        % quote(name, safe=""), params={"include_secrets": True})
+        if block is None:
+            self.fail("the docker-registry-credentials block %r does not exist on the Prefect server; create it"
+                      " first (selfhosted.prefect.block_document, fields username, password, registry_url)" % name)
+        data = block.get("data") or {}
+        registry_url = (data.get("registry_url") or "").split("://")[-1].rstrip("/")
+        image = self.params["source"]["image"] or ""
+        if registry_url and not image.startswith(registry_url + "/"):
+            self.warn("the docker-registry-credentials block %r is for %s, but source.image %s is not in that"
+                      " registry" % (name, registry_url, image))
+        return block
+
+    def image(self, registry_block, builder=None):
+        """Plan the image of ``source.build`` (imported here: only builds pay for it), or apply ``builder``."""
+        from ansible_collections.selfhosted.prefect.plugins.module_utils.image_build import (  # pylint: disable=import-outside-toplevel
+            ImageBuildError,
+            ImageBuilder,
+        )
+        source = self.params["source"]
+        try:
+            if builder is None:
+                data = (registry_block or {}).get("data") or {}
+                credentials = (data["username"], data.get("password") or "") if data.get("username") else None
+                builder = ImageBuilder(source["image"], source["build"], source["working_dir"], credentials)
+                builder.plan()
+            else:
+                builder.apply()
+        except ImageBuildError as exc:
+            self.fail(to_native(exc))
+        return builder
 
     def create(self, desired):
         """Create the flow (if needed) then the deployment. A flow made here is deleted again
@@ -672,6 +841,18 @@ def main():
             image=dict(type="str"),
             working_dir=dict(type="str", default="/opt/prefect/flows"),
             introspect_path=dict(type="path"),
+            registry_credentials=dict(type="str", no_log=False),
+            build=dict(type="dict", options=dict(
+                path=dict(type="path", required=True),
+                dockerfile=dict(type="str"),
+                base_image=dict(type="str"),
+                args=dict(type="dict"),
+                exclude=dict(type="list", elements="str"),
+                pull=dict(type="bool", default=False),
+                push=dict(type="bool", default=True),
+                docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+                timeout=dict(type="int", default=600),
+            )),
         )),
         prefect_python=dict(type="path"),
         introspection=dict(type="str", choices=["static", "import"], default="static"),
