@@ -296,10 +296,10 @@ class ImageBuilder(object):
                              raw=self.archive, headers=headers)
             self.built = True
         if self.build.get("push", True):
-            self._run_stream("POST", "/images/%s/push?%s" % (quote(self.repository, safe=""),
-                                                               urlencode({"tag": self.tag})),
-                             "pushing %s" % self.ref, headers=self._auth_headers() or
-                             {"X-Registry-Auth": auth_header("", "", self.registry)})
+            # The engine wants the header even for an anonymous push.
+            headers = self._auth_headers() or {"X-Registry-Auth": auth_header("", "", self.registry)}
+            path = "/images/%s/push?%s" % (quote(self.repository, safe=""), urlencode({"tag": self.tag}))
+            self._run_stream("POST", path, "pushing %s" % self.ref, headers=headers)
             self.pushed = True
         return self
 

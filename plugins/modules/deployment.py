@@ -716,7 +716,6 @@ class DeploymentManager(PrefectManager):
         if builder is not None:
             changed = changed or builder.changed
 
-
         final = existing
         if changed and not self.check_mode:
             if sync is not None:
