@@ -27,6 +27,7 @@ Every check raises ``ValueError`` with the message the module fails with.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import os
 import re
 
@@ -294,6 +295,28 @@ def check_source(source):
                           ("registry_credentials", ("docker",))):
         if source.get(option) and kind not in kinds:
             raise ValueError("source.%s does not apply to a %s source" % (option, kind))
+
+
+def _excluded(rel, name, patterns):
+    return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def code_files(root, exclude=None):
+    """Sorted relative (posix) paths of the files under ``root`` that a code source ships
+    (uploaded to S3, or put in an image), skipping paths that match one of the ``exclude``
+    glob patterns (matched against the relative path and against each name)."""
+    exclude = list(exclude or [])
+    found = []
+    for dirpath, dirnames, filenames in os.walk(os.path.abspath(root)):
+        rel_dir = os.path.relpath(dirpath, os.path.abspath(root))
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+        dirnames[:] = sorted(d for d in dirnames
+                             if not _excluded((rel_dir + "/" + d) if rel_dir else d, d, exclude))
+        for name in sorted(filenames):
+            rel = (rel_dir + "/" + name) if rel_dir else name
+            if not _excluded(rel, name, exclude) and os.path.isfile(os.path.join(dirpath, name)):
+                found.append(rel)
+    return sorted(found)
 
 
 def code_dir(source):

@@ -42,6 +42,7 @@ import tarfile
 
 from urllib.parse import quote, urlencode
 
+from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fields import code_files
 from ansible_collections.selfhosted.prefect.plugins.module_utils.docker_exec import (
     DEFAULT_DOCKER_HOST,
     DockerExecClient,
@@ -92,26 +93,6 @@ def generated_dockerfile(base_image, working_dir, has_requirements):
     return "\n".join(lines) + "\n"
 
 
-def _excluded(rel, name, patterns):
-    import fnmatch  # pylint: disable=import-outside-toplevel
-    return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def context_files(root, exclude):
-    """Sorted relative paths of the files of the build context."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-        dirnames[:] = sorted(d for d in dirnames
-                             if not _excluded((rel_dir + "/" + d) if rel_dir else d, d, exclude))
-        for name in sorted(filenames):
-            rel = (rel_dir + "/" + name) if rel_dir else name
-            if not _excluded(rel, name, exclude) and os.path.isfile(os.path.join(dirpath, name)):
-                found.append(rel)
-    return sorted(found)
-
-
 def _member(name, data, mode):
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -125,7 +106,7 @@ def _member(name, data, mode):
 def context_archive(root, exclude=None, extra=None):
     """``(tar bytes, files)`` of the build context: the same files give the same bytes.
     ``extra`` is ``{name: text}`` added to the archive (the generated Dockerfile)."""
-    files = context_files(root, list(exclude or []))
+    files = code_files(root, exclude)
     extra = dict(extra or {})
     buf = io.BytesIO()
     total = 0
@@ -309,5 +290,5 @@ class ImageBuilder(object):
 
 
 __all__ = ["CONTENT_LABEL", "GENERATED_DOCKERFILE", "ImageBuildError", "ImageBuilder", "auth_header",
-           "content_tag", "context_archive", "context_files", "generated_dockerfile", "registry_of",
+           "content_tag", "context_archive", "generated_dockerfile", "registry_of",
            "split_image"]

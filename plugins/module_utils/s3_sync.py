@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import fnmatch
 import hashlib
 import hmac
 import os
@@ -42,7 +41,7 @@ from urllib.parse import quote, urlsplit
 
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fields import s3_folder
+from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fields import code_files, s3_folder
 from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import HTTPTransport, TransportError
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -246,35 +245,10 @@ def _b64_md5(data):
 
 
 def scan_directory(root, exclude=None):
-    """``{relative_posix_path: md5}`` of the files under ``root``, skipping paths that
-    match one of the ``exclude`` glob patterns (matched against the relative path
-    and against each of its components)."""
-    exclude = list(exclude or [])
-    files = {}
+    """``{relative_posix_path: md5}`` of the files under ``root`` (``code_files``: paths
+    matching one of the ``exclude`` glob patterns are skipped)."""
     root = os.path.abspath(root)
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-        keep = []
-        for name in sorted(dirnames):
-            rel = (rel_dir + "/" + name) if rel_dir else name
-            if not _excluded(rel, name, exclude):
-                keep.append(name)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            rel = (rel_dir + "/" + name) if rel_dir else name
-            full = os.path.join(dirpath, name)
-            if _excluded(rel, name, exclude) or not os.path.isfile(full):
-                continue
-            files[rel] = file_md5(full)
-    return files
-
-
-def _excluded(rel, name, patterns):
-    for pattern in patterns:
-        if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(name, pattern):
-            return True
-    return False
+    return dict((rel, file_md5(os.path.join(root, rel))) for rel in code_files(root, exclude))
 
 
 def s3_key(folder, relative_path):
