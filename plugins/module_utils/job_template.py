@@ -8,6 +8,8 @@
 - ``deep_merge(base, override)``: recursive dict merge (override wins, lists replaced).
 - ``apply_job_variables(template, job_variables)``: a base job template whose
   ``variables.properties.<name>.default`` is set from ``job_variables``.
+- ``pin_job_variables(template, pinned)``: a base job template in which some job
+  variables are fixed values that deployments and flow runs cannot override.
 - ``known_worker_types(metadata)`` / ``default_base_job_template(metadata, type)``:
   read the server's ``aggregate-worker-metadata`` collection view.
 """
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 
 class TemplateError(ValueError):
@@ -105,3 +108,64 @@ def default_base_job_template(metadata, worker_type):
     if not info:
         return None
     return copy.deepcopy(info.get("default_base_job_configuration") or None)
+
+
+def _placeholder(name):
+    return re.compile(r"\{\{\s*" + re.escape(name) + r"\s*\}\}")
+
+
+def _substitute(node, name, value, pattern):
+    """`node` (a job_configuration tree) with every {{ name }} replaced by `value`.
+    Returns (new node, how many placeholders were replaced)."""
+    if isinstance(node, dict):
+        out, count = {}, 0
+        for key, item in node.items():
+            out[key], found = _substitute(item, name, value, pattern)
+            count += found
+        return out, count
+    if isinstance(node, list):
+        out, count = [], 0
+        for item in node:
+            new, found = _substitute(item, name, value, pattern)
+            out.append(new)
+            count += found
+        return out, count
+    if isinstance(node, str):
+        if pattern.fullmatch(node.strip()):
+            return copy.deepcopy(value), 1
+        if pattern.search(node):
+            if isinstance(value, (dict, list)):
+                raise TemplateError(
+                    "job variable %s is used inside the string %r of job_configuration: only a string or a"
+                    " number can be pinned there" % (name, node))
+            return pattern.sub("" if value is None else str(value), node), 1
+    return node, 0
+
+
+def pin_job_variables(template, pinned):
+    """`template` with each job variable of `pinned` ({name: value}) fixed to its value.
+
+    The variable leaves ``variables.properties`` (and ``variables.required``), and each
+    ``{{ name }}`` of ``job_configuration`` becomes the value itself, so a deployment's or
+    a flow run's job variables can no longer change it (the worker only reads the
+    placeholders the template has). Raises TemplateError for a name that the template
+    neither declares nor uses.
+    """
+    result = copy.deepcopy(template or {})
+    if not pinned:
+        return result
+    variables = result.get("variables")
+    properties = (variables or {}).get("properties") or {}
+    configuration = result.get("job_configuration") or {}
+    for name in sorted(pinned):
+        pattern = _placeholder(name)
+        configuration, used = _substitute(configuration, name, pinned[name], pattern)
+        if not used and name not in properties:
+            raise TemplateError(
+                "pinned job variable %s is neither declared nor used by the base job template; it declares: %s"
+                % (name, ", ".join(sorted(properties)) or "(none)"))
+        properties.pop(name, None)
+        if isinstance(variables, dict) and isinstance(variables.get("required"), list):
+            variables["required"] = [r for r in variables["required"] if r != name]
+    result["job_configuration"] = configuration
+    return result

@@ -77,6 +77,20 @@ options:
     description:
       - Password of the tenant's role. Required with O(state=present).
     type: str
+  isolate:
+    description:
+      - Revoke C(CONNECT) and C(TEMPORARY) on the tenant's database from C(PUBLIC), so that no other
+        tenant's role (nor any role but the owner and superusers) can connect to it. PostgreSQL grants
+        both to C(PUBLIC) on every new database.
+      - V(false) leaves the database's privileges as they are.
+    type: bool
+    default: true
+  connection_limit:
+    description:
+      - Most connections the tenant's role may hold at once (C(ALTER ROLE ... CONNECTION LIMIT)), so one
+        tenant cannot use up the server's C(max_connections) for the others. V(-1) is no limit.
+      - Not set, the role's limit is left as it is.
+    type: int
   extensions:
     description:
       - Extensions created in the tenant's database.
@@ -108,11 +122,12 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: The database side of tenant "data-team"
+- name: The database side of tenant "data-team", refused to other tenants' roles, 30 connections at most
   selfhosted.prefect.tenant:
     name: data_team
     database_container: prefect-postgres
     database_password: "{{ data_team_db_password }}"
+    connection_limit: 30
 
 - name: Remove a tenant and its data for good
   selfhosted.prefect.tenant:
@@ -223,6 +238,18 @@ class TenantDatabase(object):
         return self.query("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s"
                           % quote_literal(dbname)) or None
 
+    def public_privileges(self, dbname):
+        """Which of CONNECT and TEMPORARY PUBLIC holds on the database."""
+        out = self.query("SELECT has_database_privilege('public', %s, 'CONNECT'),"
+                         " has_database_privilege('public', %s, 'TEMPORARY')"
+                         % (quote_literal(dbname), quote_literal(dbname)))
+        flags = out.split("|")
+        return [name for name, flag in zip(("CONNECT", "TEMPORARY"), flags) if flag.strip() == "t"]
+
+    def connection_limit(self, user):
+        out = self.query("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s" % quote_literal(user))
+        return int(out) if out else None
+
     def extensions(self, dbname):
         return sorted(self.query("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
                                  database=dbname).split())
@@ -252,6 +279,12 @@ class TenantDatabase(object):
 
     def create_extension(self, dbname, ext):
         self.query("CREATE EXTENSION IF NOT EXISTS %s" % quote_ident(ext), database=dbname)
+
+    def revoke_public(self, dbname):
+        self.query("REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC" % quote_ident(dbname))
+
+    def set_connection_limit(self, user, limit):
+        self.query("ALTER ROLE %s CONNECTION LIMIT %d" % (quote_ident(user), int(limit)))
 
     def drop_database(self, dbname):
         self.query("DROP DATABASE %s WITH (FORCE)" % quote_ident(dbname))
@@ -327,7 +360,9 @@ class TenantManager(object):
         extensions = self.db.extensions(self.dbname) if owner is not None else []
         return dict(role=self.dbuser if role_exists else None,
                     database=self.dbname if owner is not None else None,
-                    owner=owner, extensions=extensions)
+                    owner=owner, extensions=extensions,
+                    public_privileges=self.db.public_privileges(self.dbname) if owner is not None else [],
+                    connection_limit=self.db.connection_limit(self.dbuser) if role_exists else None)
 
     def _do(self, action, func, *args):
         self.actions.append(action)
@@ -355,8 +390,19 @@ class TenantManager(object):
         for ext in self.p["extensions"]:
             if ext not in before["extensions"]:
                 self._do("create extension %s" % ext, self.db.create_extension, self.dbname, ext)
+        # A new database grants CONNECT and TEMPORARY to PUBLIC: every other role could connect.
+        public = before["public_privileges"] if before["database"] is not None else ["CONNECT", "TEMPORARY"]
+        if self.p["isolate"] and public:
+            self._do("revoke %s from PUBLIC" % " and ".join(public), self.db.revoke_public, self.dbname)
+            public = []
+        limit = before["connection_limit"] if before["role"] is not None else -1
+        wanted = self.p["connection_limit"]
+        if wanted is not None and wanted != limit:
+            self._do("set connection limit %d" % wanted, self.db.set_connection_limit, self.dbuser, wanted)
+            limit = wanted
         after = dict(role=self.dbuser, database=self.dbname, owner=self.dbuser,
-                     extensions=sorted(set(before["extensions"]) | set(self.p["extensions"])))
+                     extensions=sorted(set(before["extensions"]) | set(self.p["extensions"])),
+                     public_privileges=public, connection_limit=limit)
         return self._result(before, after)
 
     def absent(self):
@@ -367,7 +413,8 @@ class TenantManager(object):
                 self._do("drop database", self.db.drop_database, self.dbname)
             if before["role"] is not None:
                 self._do("drop role", self.db.drop_role, self.dbuser)
-            after = dict(role=None, database=None, owner=None, extensions=[])
+            after = dict(role=None, database=None, owner=None, extensions=[], public_privileges=[],
+                         connection_limit=None)
         return self._result(before, after)
 
 
@@ -376,6 +423,8 @@ def main():
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         purge=dict(type="bool", default=False),
+        isolate=dict(type="bool", default=True),
+        connection_limit=dict(type="int"),
         database_container=dict(type="str", required=True),
         database_admin_user=dict(type="str", default="postgres"),
         database_name=dict(type="str"),

@@ -124,6 +124,20 @@ options:
         A dict value is merged into a dict default.
       - An unknown variable name is refused with the list of the template's variables.
     type: dict
+  pinned_job_variables:
+    description:
+      - Job variables fixed by the pool, a dict of variable names and values that
+        deployments and flow runs cannot override.
+      - Each named variable leaves the template's C(variables) (so the UI no longer offers
+        it) and each C({{ name }}) placeholder of its C(job_configuration) becomes the value
+        itself; the worker builds every job from that configuration, so a deployment's
+        job variable of that name is ignored.
+      - For a docker pool, pin C(privileged), C(volumes), C(network_mode) and C(networks)
+        so that whoever may register a deployment cannot ask for a privileged container,
+        a host mount or the host's network (the C(worker) role does this by default).
+      - Applied on top of O(base_job_template), or the server's default template for the
+        pool's type, after O(job_variables); a name in both is refused.
+    type: dict
 notes:
   - Deleting a pool deletes its queues; deployments that used them keep existing without
     a queue until they are applied again.
@@ -148,9 +162,14 @@ EXAMPLES = r"""
     type: docker
     job_variables:
       image: registry.example.org:5000/flows:1.2.0
-      networks: [prefect]
       env:
         PREFECT_LOGGING_LEVEL: INFO
+    # Deployments cannot ask for these (a privileged container, a host mount, the host network).
+    pinned_job_variables:
+      privileged: false
+      volumes: []
+      network_mode: null
+      networks: [prefect]
     queues:
       - name: critical
         priority: 1
@@ -213,6 +232,7 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.job_template im
     TemplateError,
     apply_job_variables,
     known_worker_types,
+    pin_job_variables,
 )
 from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
 from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
@@ -335,22 +355,31 @@ class WorkPoolManager(PrefectManager):
         """The base job template to enforce, or None to leave the current one alone."""
         base = self.p["base_job_template"]
         job_variables = self.p["job_variables"]
+        pinned = self.p["pinned_job_variables"]
         current_template = (current or {}).get("base_job_template") or {}
+        both = sorted(set(job_variables or {}) & set(pinned or {}))
+        if both:
+            self.fail("%s: both in job_variables and in pinned_job_variables; a pinned variable has"
+                      " no default to set" % ", ".join(both))
         if base is None:
-            if current is not None and not job_variables and current_template:
+            if current is not None and not job_variables and not pinned and current_template:
                 return None
             info = self.worker_types().get(pool_type)
             base = (info or {}).get("default_base_job_configuration")
             if not base:
-                if current is not None and not job_variables:
+                if current is not None and not job_variables and not pinned:
                     return None
                 self.fail(
                     "The server offers no default base job template for work pool type %r;"
                     " pass base_job_template explicitly." % pool_type)
         try:
-            return apply_job_variables(base, job_variables)
+            template = apply_job_variables(base, job_variables)
         except TemplateError as exc:
             self.fail("job_variables: %s" % exc)
+        try:
+            return pin_job_variables(template, pinned)
+        except TemplateError as exc:
+            self.fail("pinned_job_variables: %s" % exc)
 
     # -- main ------------------------------------------------------------------
     def absent(self):
@@ -380,6 +409,22 @@ class WorkPoolManager(PrefectManager):
         if template is not None:
             fields["base_job_template"] = template
 
+        if current is None and not check:
+            # Several hosts may converge one pool at once (the worker role runs on every
+            # worker machine): when another created it between our read and our write, the
+            # server answers 409 and the pool is updated like an existing one instead.
+            try:
+                created = self.client.post("/work_pools/", dict(dict(name=self.name, type=pool_type), **fields))
+            except PrefectAPIError as exc:
+                if exc.status != 409:
+                    raise
+                current = self.read_pool()
+                if current is None:
+                    raise
+                created = None
+        else:
+            created = None
+
         if current is None:
             if check and self.name.lower().startswith("prefect"):
                 self.fail("Work pool %r would be refused by the server: names starting with"
@@ -397,7 +442,7 @@ class WorkPoolManager(PrefectManager):
                 queues = [{"name": DEFAULT_QUEUE, "description": "The work pool's default queue.",
                            "priority": 1, "concurrency_limit": None, "is_paused": False}]
             else:
-                pool = self.client.post("/work_pools/", body)
+                pool = created
                 queues = self.read_queues()
         else:
             before_pool, before_queues = current, self.read_queues()
@@ -484,6 +529,7 @@ def main():
         ),
         purge_queues=dict(type="bool", default=False),
         base_job_template=dict(type="dict"),
+        pinned_job_variables=dict(type="dict"),
         job_variables=dict(type="dict"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -113,6 +113,9 @@ def tenant(postgres, runner, assert_no_secret):
     return run
 
 
+REVOKE = "revoke CONNECT and TEMPORARY from PUBLIC"
+
+
 def roles_and_dbs(pg, name):
     return (pg.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'prefect_%s'" % name),
             pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'prefect_%s'" % name))
@@ -125,17 +128,19 @@ def test_lifecycle(postgres, tenant):
     # check mode on a new tenant: predicted, nothing written
     result = tenant(args, check=True)
     assert result["changed"] is True, result
-    assert result["actions"] == ["create role", "create database", "create extension pg_trgm"]
+    assert result["actions"] == ["create role", "create database", "create extension pg_trgm", REVOKE]
     assert roles_and_dbs(postgres, "t9life") == ("0", "0")
 
     result = tenant(args)
     assert not result["failed"], result
     assert result["changed"] is True
-    assert result["actions"] == ["create role", "create database", "create extension pg_trgm"]
+    assert result["actions"] == ["create role", "create database", "create extension pg_trgm", REVOKE]
     assert result["database"] == result["database_user"] == "prefect_t9life"
-    assert result["diff"]["before"] == dict(role=None, database=None, owner=None, extensions=[])
+    assert result["diff"]["before"] == dict(role=None, database=None, owner=None, extensions=[],
+                                            public_privileges=[], connection_limit=None)
     assert result["diff"]["after"] == dict(role="prefect_t9life", database="prefect_t9life",
-                                           owner="prefect_t9life", extensions=["pg_trgm"])
+                                           owner="prefect_t9life", extensions=["pg_trgm"],
+                                           public_privileges=[], connection_limit=-1)
     assert postgres.can_login("prefect_t9life", password, "prefect_t9life")
     assert not postgres.can_login("prefect_t9life", password + "x", "prefect_t9life")
     assert postgres.sql("SELECT extname FROM pg_extension WHERE extname = 'pg_trgm'", "prefect_t9life") == "pg_trgm"
@@ -174,7 +179,8 @@ def test_lifecycle(postgres, tenant):
     assert roles_and_dbs(postgres, "t9life") == ("1", "1")
     purged = tenant(dict(name="t9life", state="absent", purge=True))
     assert purged["changed"] is True and purged["actions"] == ["drop database", "drop role"]
-    assert purged["diff"]["after"] == dict(role=None, database=None, owner=None, extensions=[])
+    assert purged["diff"]["after"] == dict(role=None, database=None, owner=None, extensions=[],
+                                           public_privileges=[], connection_limit=None)
     assert roles_and_dbs(postgres, "t9life") == ("0", "0")
     assert tenant(dict(name="t9life", state="absent", purge=True))["changed"] is False
 
@@ -186,7 +192,7 @@ def test_custom_names_and_owner_fix(postgres, tenant):
                 database_password=password, extensions=["pg_trgm", "btree_gin"])
     result = tenant(args)
     assert result["actions"] == ["create role", "set database owner", "create extension pg_trgm",
-                                 "create extension btree_gin"], result
+                                 "create extension btree_gin", REVOKE], result
     assert result["diff"]["before"]["owner"] == "postgres"
     assert postgres.can_login("t9_custom_user", password, "t9_custom_db")
     assert tenant(args)["changed"] is False
@@ -218,3 +224,34 @@ def test_errors_are_clear(postgres, tenant):
     assert bad_admin["failed"] and "SQL failed" in bad_admin["msg"], bad_admin
     assert roles_and_dbs(postgres, "t9err") == ("0", "0")
     assert json.dumps(bad_admin).count(password) == 0
+
+
+def test_tenants_cannot_reach_each_other(postgres, tenant):
+    """Below the API: tenant a's role logs in to its own database and is refused by tenant b's
+    (PostgreSQL grants CONNECT to PUBLIC on every new database); a connection limit holds."""
+    pw = {name: "Pw-" + secrets.token_urlsafe(16) for name in ("t9isoa", "t9isob")}
+    for name in pw:
+        assert tenant(dict(name=name, database_password=pw[name], connection_limit=3))["changed"] is True
+    assert postgres.can_login("prefect_t9isoa", pw["t9isoa"], "prefect_t9isoa")
+    assert not postgres.can_login("prefect_t9isoa", pw["t9isoa"], "prefect_t9isob")
+    assert not postgres.can_login("prefect_t9isob", pw["t9isob"], "prefect_t9isoa")
+    rc, out = postgres.sh('psql -X -h "$PGHOST" -U prefect_t9isoa -d prefect_t9isob -c "SELECT 1"',
+                          env={"PGHOST": postgres.ip, "PGPASSWORD": pw["t9isoa"]})
+    assert rc != 0 and 'permission denied for database "prefect_t9isob"' in out, out
+    assert postgres.sql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'prefect_t9isoa'") == "3"
+
+    # PUBLIC given CONNECT back out of band: reported and revoked again; a new limit applied
+    postgres.sql('GRANT CONNECT ON DATABASE "prefect_t9isob" TO PUBLIC')
+    assert postgres.can_login("prefect_t9isoa", pw["t9isoa"], "prefect_t9isob")
+    predicted = tenant(dict(name="t9isob", database_password=pw["t9isob"], connection_limit=3), check=True)
+    assert predicted["actions"] == ["revoke CONNECT from PUBLIC"], predicted
+    fixed = tenant(dict(name="t9isob", database_password=pw["t9isob"], connection_limit=5))
+    assert fixed["actions"] == ["revoke CONNECT from PUBLIC", "set connection limit 5"], fixed
+    assert not postgres.can_login("prefect_t9isoa", pw["t9isoa"], "prefect_t9isob")
+    assert tenant(dict(name="t9isob", database_password=pw["t9isob"], connection_limit=5))["changed"] is False
+
+    # isolate false leaves the privileges alone
+    postgres.sql('GRANT CONNECT ON DATABASE "prefect_t9isob" TO PUBLIC')
+    assert tenant(dict(name="t9isob", database_password=pw["t9isob"], isolate=False))["changed"] is False
+    for name in pw:
+        tenant(dict(name=name, state="absent", purge=True))

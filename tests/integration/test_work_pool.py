@@ -139,6 +139,43 @@ def test_job_variables_merge_into_default_template(prefect_api, run_module, uniq
     assert pool(prefect_api, name) == before
 
 
+def test_pinned_job_variables_cannot_be_overridden(prefect_api, run_module, unique_name):
+    """A docker pool that pins privileged/volumes/network_mode: the server keeps the values in
+    job_configuration and no longer offers the variables (the run proving the worker ignores a
+    deployment's ask is molecule/worker)."""
+    name = unique_name("pool")
+    pinned = {"privileged": False, "volumes": [], "network_mode": "host", "networks": []}
+    args = {"name": name, "type": "docker", "job_variables": {"image_pull_policy": "Always"},
+            "pinned_job_variables": pinned}
+    result = run_module("work_pool", args, check=True)
+    assert result["changed"] is True and pool(prefect_api, name) is None
+    result = run_module("work_pool", args)
+    assert result["changed"] is True, result
+    template = pool(prefect_api, name)["base_job_template"]
+    for key, value in pinned.items():
+        assert template["job_configuration"][key] == value, key
+        assert key not in template["variables"]["properties"], key
+    assert template["variables"]["properties"]["image_pull_policy"]["default"] == "Always"
+    assert run_module("work_pool", args)["changed"] is False
+    assert run_module("work_pool", args, check=True)["changed"] is False
+
+    # unpinning one gives it back to deployments (the default template's variable again)
+    del args["pinned_job_variables"]["volumes"]
+    result = run_module("work_pool", args)
+    assert result["changed"] is True
+    template = pool(prefect_api, name)["base_job_template"]
+    assert "volumes" in template["variables"]["properties"]
+    assert template["job_configuration"]["volumes"] == "{{ volumes }}"
+
+    # a name in both, and an unknown name: refused, nothing changed
+    before = pool(prefect_api, name)
+    result = run_module("work_pool", dict(args, job_variables={"privileged": True}))
+    assert result["failed"] is True and "privileged: both in job_variables" in result["msg"], result
+    result = run_module("work_pool", dict(args, pinned_job_variables={"priviledged": False}))
+    assert result["failed"] is True and "priviledged" in result["msg"], result
+    assert pool(prefect_api, name) == before
+
+
 def test_explicit_base_job_template_with_placeholders(prefect_api, run_module, unique_name):
     name = unique_name("pool")
     template = {
