@@ -53,7 +53,8 @@ def test_quoting():
 # -- names -------------------------------------------------------------------------------
 def params(**kw):
     base = dict(name="team", state="present", purge=False, database_container="pg", database_admin_user="postgres",
-                database_name=None, database_user=None, database_password="pw-Secret-1", extensions=["pg_trgm"])
+                database_name=None, database_user=None, database_password="pw-Secret-1", extensions=["pg_trgm"],
+                isolate=True, connection_limit=None)
     base.update(kw)
     return base
 
@@ -76,6 +77,9 @@ def test_resolve_names_refuses(kw, word):
 
 
 # -- TenantManager against a fake database -------------------------------------------------
+REVOKE = "revoke CONNECT and TEMPORARY from PUBLIC"
+
+
 class FakeModule(object):
     def __init__(self, check_mode=False, diff=False, **kw):
         self.params = params(**kw)
@@ -84,12 +88,28 @@ class FakeModule(object):
 
 
 class FakeDatabase(object):
-    """In-memory stand-in for TenantDatabase: roles with passwords, databases with owners and extensions."""
+    """In-memory stand-in for TenantDatabase: roles with passwords, databases with owners, extensions and
+    PUBLIC's privileges (a new database grants CONNECT and TEMPORARY to PUBLIC, as PostgreSQL does)."""
 
-    def __init__(self, roles=None, databases=None):
+    def __init__(self, roles=None, databases=None, limits=None):
         self.roles = dict(roles or {})
         self.databases = dict(databases or {})
+        self.limits = dict(limits or {})
         self.writes = []
+
+    def public_privileges(self, dbname):
+        return list(self.databases[dbname].get("public", ["CONNECT", "TEMPORARY"]))
+
+    def connection_limit(self, user):
+        return self.limits.get(user, -1)
+
+    def revoke_public(self, dbname):
+        self.writes.append("revoke_public")
+        self.databases[dbname]["public"] = []
+
+    def set_connection_limit(self, user, limit):
+        self.writes.append("set_connection_limit")
+        self.limits[user] = limit
 
     def role_exists(self, user):
         return user in self.roles
@@ -136,10 +156,11 @@ def test_present_creates_everything_then_is_idempotent():
     db = FakeDatabase()
     result = TenantManager(FakeModule(diff=True), db).present()
     assert result["changed"] is True
-    assert result["actions"] == ["create role", "create database", "create extension pg_trgm"]
-    assert result["diff"]["before"] == dict(role=None, database=None, owner=None, extensions=[])
+    assert result["actions"] == ["create role", "create database", "create extension pg_trgm", REVOKE]
+    assert result["diff"]["before"] == dict(role=None, database=None, owner=None, extensions=[],
+                                            public_privileges=[], connection_limit=None)
     assert result["diff"]["after"] == dict(role="prefect_team", database="prefect_team", owner="prefect_team",
-                                           extensions=["pg_trgm"])
+                                           extensions=["pg_trgm"], public_privileges=[], connection_limit=-1)
     assert "pw-Secret-1" not in repr(result)
     again = TenantManager(FakeModule(diff=True), db).present()
     assert again["changed"] is False and again["actions"] == []
@@ -151,7 +172,7 @@ def test_present_resets_a_wrong_password_and_owner():
     db = FakeDatabase(roles={"prefect_team": "old"},
                       databases={"prefect_team": dict(owner="postgres", extensions=["pg_trgm"])})
     result = TenantManager(FakeModule(), db).present()
-    assert result["actions"] == ["set role password", "set database owner"]
+    assert result["actions"] == ["set role password", "set database owner", REVOKE]
     assert db.roles["prefect_team"] == "pw-Secret-1"
     assert db.databases["prefect_team"]["owner"] == "prefect_team"
 
@@ -160,7 +181,7 @@ def test_check_mode_predicts_without_writing():
     db = FakeDatabase(roles={"prefect_team": "old"})
     result = TenantManager(FakeModule(check_mode=True, diff=True), db).present()
     assert result["changed"] is True
-    assert result["actions"] == ["set role password", "create database", "create extension pg_trgm"]
+    assert result["actions"] == ["set role password", "create database", "create extension pg_trgm", REVOKE]
     assert db.writes == []
     purge = TenantManager(FakeModule(check_mode=True, state="absent", purge=True), db).absent()
     assert purge["actions"] == ["drop role"] and db.writes == []
@@ -173,9 +194,25 @@ def test_absent_keeps_data_unless_purge():
     assert kept["changed"] is False and kept["diff"]["before"] == kept["diff"]["after"]
     purged = TenantManager(FakeModule(state="absent", purge=True, diff=True), db).absent()
     assert purged["actions"] == ["drop database", "drop role"]
-    assert purged["diff"]["after"] == dict(role=None, database=None, owner=None, extensions=[])
+    assert purged["diff"]["after"] == dict(role=None, database=None, owner=None, extensions=[],
+                                           public_privileges=[], connection_limit=None)
     assert db.roles == {} and db.databases == {}
     assert TenantManager(FakeModule(state="absent", purge=True), db).absent()["changed"] is False
+
+
+def test_isolation_and_connection_limit():
+    db = FakeDatabase(roles={"prefect_team": "pw-Secret-1"},
+                      databases={"prefect_team": dict(owner="prefect_team", extensions=["pg_trgm"],
+                                                      public=["CONNECT"])})
+    predicted = TenantManager(FakeModule(check_mode=True, connection_limit=20), db).present()
+    assert predicted["actions"] == ["revoke CONNECT from PUBLIC", "set connection limit 20"] and db.writes == []
+    done = TenantManager(FakeModule(connection_limit=20), db).present()
+    assert done["actions"] == predicted["actions"]
+    assert db.databases["prefect_team"]["public"] == [] and db.limits["prefect_team"] == 20
+    assert TenantManager(FakeModule(connection_limit=20), db).present()["changed"] is False
+    # not set: the limit is left alone; isolate false: PUBLIC's privileges are left alone
+    db.databases["prefect_team"]["public"] = ["CONNECT", "TEMPORARY"]
+    assert TenantManager(FakeModule(isolate=False), db).present()["changed"] is False
 
 
 class FakeExecClient(object):
