@@ -409,12 +409,14 @@ class WorkPoolManager(PrefectManager):
         if template is not None:
             fields["base_job_template"] = template
 
+        body = dict(name=self.name, type=pool_type)
+        body.update(fields)
         if current is None and not check:
             # Several hosts may converge one pool at once (the worker role runs on every
             # worker machine): when another created it between our read and our write, the
             # server answers 409 and the pool is updated like an existing one instead.
             try:
-                created = self.client.post("/work_pools/", dict(dict(name=self.name, type=pool_type), **fields))
+                created = self.client.post("/work_pools/", body)
             except PrefectAPIError as exc:
                 if exc.status != 409:
                     raise
@@ -430,8 +432,6 @@ class WorkPoolManager(PrefectManager):
                 self.fail("Work pool %r would be refused by the server: names starting with"
                           " 'prefect' are reserved for internal use." % self.name)
             before_pool, before_queues = None, []
-            body = dict(name=self.name, type=pool_type)
-            body.update(fields)
             changed = True
             if check:
                 pool = dict(body)
