@@ -76,7 +76,16 @@ options:
   database_password:
     description:
       - Password of the tenant's role. Required with O(state=present).
+      - When the role exists with another password, the module fails (naming the role, never the
+        password) unless O(rotate_password=true): a controller that lost the secrets it deployed with
+        would otherwise change the password under the running server and break it.
     type: str
+  rotate_password:
+    description:
+      - Change the password of an existing role to O(database_password) when they differ.
+      - V(false) (default) fails instead, and says how to get the deployed password back or rotate it.
+    type: bool
+    default: false
   isolate:
     description:
       - Revoke C(CONNECT) and C(TEMPORARY) on the tenant's database from C(PUBLIC), so that no other
@@ -382,6 +391,14 @@ class TenantManager(object):
         if before["role"] is None:
             self._do("create role", self.db.create_role, self.dbuser, password)
         elif not self.db.password_matches(self.dbuser, password):
+            if not self.p["rotate_password"]:
+                raise TenantError(
+                    "Role %s exists with another password than database_password. The password this "
+                    "controller holds is not the one the tenant was deployed with (a lost or new secrets "
+                    "directory?): give the deployed password (e.g. from ansible-vault, or restore "
+                    "prefect_secrets_dir from a backup), or set rotate_password=true (server role: "
+                    "server_rotate_secrets=true) to change it; the tenant's server must then get the new "
+                    "one too." % self.dbuser)
             self._do("set role password", self.db.set_password, self.dbuser, password)
         if before["database"] is None:
             self._do("create database", self.db.create_database, self.dbname, self.dbuser)
@@ -430,6 +447,7 @@ def main():
         database_name=dict(type="str"),
         database_user=dict(type="str"),
         database_password=dict(type="str", no_log=True),
+        rotate_password=dict(type="bool", default=False),
         extensions=dict(type="list", elements="str", default=["pg_trgm"]),
     )
     argument_spec.update(docker_exec_argument_spec())

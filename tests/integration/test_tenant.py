@@ -153,9 +153,14 @@ def test_lifecycle(postgres, tenant):
         assert again["changed"] is False and again["actions"] == [], again
         assert again["diff"]["before"] == again["diff"]["after"]
 
-    # the role's password changed behind our back: reset (predicted first in check mode)
+    # the role's password differs (another controller's secrets, or changed by hand): refused,
+    # nothing changed, unless rotate_password (predicted first in check mode)
     postgres.sql("ALTER ROLE prefect_t9life PASSWORD 'something-else'")
     assert not postgres.can_login("prefect_t9life", password, "prefect_t9life")
+    refused = tenant(args)
+    assert refused["failed"] and "rotate_password" in refused["msg"] and password not in refused["msg"]
+    assert postgres.can_login("prefect_t9life", "something-else", "prefect_t9life")
+    args = dict(args, rotate_password=True)
     predicted = tenant(args, check=True)
     assert predicted["changed"] is True and predicted["actions"] == ["set role password"]
     assert not postgres.can_login("prefect_t9life", password, "prefect_t9life")

@@ -54,7 +54,7 @@ def test_quoting():
 def params(**kw):
     base = dict(name="team", state="present", purge=False, database_container="pg", database_admin_user="postgres",
                 database_name=None, database_user=None, database_password="pw-Secret-1", extensions=["pg_trgm"],
-                isolate=True, connection_limit=None)
+                isolate=True, connection_limit=None, rotate_password=False)
     base.update(kw)
     return base
 
@@ -168,10 +168,22 @@ def test_present_creates_everything_then_is_idempotent():
     assert "diff" not in TenantManager(FakeModule(), db).present()
 
 
+def test_present_refuses_another_password_unless_rotate():
+    db = FakeDatabase(roles={"prefect_team": "old"},
+                      databases={"prefect_team": dict(owner="prefect_team", extensions=["pg_trgm"])})
+    with pytest.raises(TenantError) as err:
+        TenantManager(FakeModule(), db).present()
+    assert "rotate_password" in str(err.value) and "prefect_team" in str(err.value)
+    assert "pw-Secret-1" not in str(err.value) and "old" not in str(err.value).split()
+    assert db.writes == [] and db.roles["prefect_team"] == "old"
+    with pytest.raises(TenantError):
+        TenantManager(FakeModule(check_mode=True), db).present()
+
+
 def test_present_resets_a_wrong_password_and_owner():
     db = FakeDatabase(roles={"prefect_team": "old"},
                       databases={"prefect_team": dict(owner="postgres", extensions=["pg_trgm"])})
-    result = TenantManager(FakeModule(), db).present()
+    result = TenantManager(FakeModule(rotate_password=True), db).present()
     assert result["actions"] == ["set role password", "set database owner", REVOKE]
     assert db.roles["prefect_team"] == "pw-Secret-1"
     assert db.databases["prefect_team"]["owner"] == "prefect_team"
@@ -179,7 +191,7 @@ def test_present_resets_a_wrong_password_and_owner():
 
 def test_check_mode_predicts_without_writing():
     db = FakeDatabase(roles={"prefect_team": "old"})
-    result = TenantManager(FakeModule(check_mode=True, diff=True), db).present()
+    result = TenantManager(FakeModule(check_mode=True, diff=True, rotate_password=True), db).present()
     assert result["changed"] is True
     assert result["actions"] == ["set role password", "create database", "create extension pg_trgm", REVOKE]
     assert db.writes == []
