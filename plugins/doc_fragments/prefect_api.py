@@ -49,6 +49,10 @@ options:
         500, 502, 503 or 504 answer (for example while the server is starting),
         with exponential backoff (1, 2, 4, ... seconds, at most 15 seconds between
         tries).
+      - A request that could act twice (a POST that creates or starts something, a PATCH)
+        is retried only when the server certainly did not process it (connection refused,
+        DNS failure, HTTP 429 or 503); after a timeout, a reset or HTTP 500, 502 or 504 the
+        module fails saying the request may have been applied.
       - V(0) disables retries.
     type: int
     default: 5

@@ -5,11 +5,14 @@
 """Reading a flow's name and parameter schema from its code, and the cache of what was read.
 
 ``FlowReader(module)`` does it for the ``deployment`` module, after its options
-``prefect_python``, ``introspection``, ``introspection_cache`` and
-``introspection_cache_dir``: it runs ``INTROSPECT`` (``python -c INTROSPECT MODE
-ENTRYPOINT`` in the code directory) with an interpreter that has ``prefect`` (the one
-given, else the module's own, else the one of the ``prefect`` command in ``PATH``),
-and keeps the answer in the cache. ``reader.resolve(entrypoint, code_dir, flow_name,
+``prefect_python``, ``introspection``, ``introspection_cache``,
+``introspection_cache_dir`` and ``introspection_timeout``: it runs ``INTROSPECT``
+(``python -c INTROSPECT MODE ENTRYPOINT`` in the code directory) with an interpreter
+that has ``prefect`` (the one given, else the module's own, else the one of the
+``prefect`` command in ``PATH``), and keeps the answer in the cache. A reading process
+that runs longer than ``introspection_timeout`` seconds (default ``DEFAULT_TIMEOUT``,
+120) is killed and the read fails with ``FlowReadError`` (a flow file that blocks on
+import, a stuck network import). ``reader.resolve(entrypoint, code_dir, flow_name,
 schema)`` gives the flow's name and schema; ``reader.info`` the module's
 ``introspection`` return value; ``reader.warnings`` what to warn about. Failures
 raise ``FlowReadError`` (``msg`` and ``details`` for ``fail_json``).
@@ -41,8 +44,11 @@ import json
 import os
 import sys
 import tempfile
+import threading
 
 RESULT_MARK = "@@SELFHOSTED_PREFECT_INTROSPECTION@@"
+# Seconds a reading process may run before it is killed (importing prefect takes a few).
+DEFAULT_TIMEOUT = 120.0
 
 # Run by the interpreter that has `prefect`, in the code directory:
 #   python -c INTROSPECT MODE ENTRYPOINT
@@ -221,6 +227,10 @@ def store(cache_dir, key, code, env_paths, result):
     return None
 
 
+def _seconds(value):
+    return ("%d" % value) if float(value).is_integer() else ("%s" % value)
+
+
 class FlowReadError(Exception):
     """The flow cannot be read; ``details`` (stdout, stderr) go with ``msg`` to ``fail_json``."""
 
@@ -242,6 +252,7 @@ class FlowReader(object):
         if params.get("introspection_cache", True):
             self.cache_dir = params.get("introspection_cache_dir") or default_cache_dir()
         self.write_cache = not module.check_mode  # check mode leaves the host as it was, the cache included
+        self.timeout = float(params.get("introspection_timeout") or DEFAULT_TIMEOUT)
         self.warnings = []
         self._info = {}
 
@@ -319,8 +330,34 @@ class FlowReader(object):
         return {"error": "noprefect", "tried": tried}
 
     def run(self, python, code_dir, entrypoint):
-        """The answer of INTROSPECT run by ``python`` in ``code_dir``."""
-        rc, out, err = self.module.run_command([python, "-c", INTROSPECT, self.mode, entrypoint], cwd=code_dir)
+        """The answer of INTROSPECT run by ``python`` in ``code_dir``, killed after ``self.timeout`` s."""
+        killed = []
+        timers = []
+
+        def watch(process):
+            def kill():
+                if process.poll() is None:
+                    killed.append(True)
+                    try:
+                        process.kill()
+                    except OSError:
+                        pass
+            timer = threading.Timer(self.timeout, kill)
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+
+        try:
+            rc, out, err = self.module.run_command([python, "-c", INTROSPECT, self.mode, entrypoint], cwd=code_dir,
+                                                   before_communicate_callback=watch)
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if killed:
+            raise FlowReadError("reading the flow from %s with %s did not end within %s s and was stopped (does"
+                                " the flow's file block or wait on something when it is imported?); raise"
+                                " introspection_timeout if reading it really takes that long"
+                                % (entrypoint, python, _seconds(self.timeout)), stdout=out, stderr=err)
         result = None
         for line in out.splitlines():
             if line.startswith(RESULT_MARK):

@@ -35,10 +35,12 @@ timeout=30, retries=5, retry_timeout=60, ...)``
     ``api_url`` is the API root, e.g. ``http://127.0.0.1:4200/api``. Paths passed to
     the helpers are relative to it (``"/work_pools/"``, ``"work_pools/x"``).
 
-``client.request(method, path, data=None, params=None)`` and
-``client.get / post / patch / put / delete(path, data=None, params=None)``
+``client.request(method, path, data=None, params=None, retry=True, idempotent=None)`` and
+``client.get / post / patch / put / delete(path, data=None, params=None, idempotent=None)``
     Send JSON, return the parsed JSON answer (``None`` for an empty body, e.g. 204).
-    Raise ``PrefectAPIError`` on any failure after bounded retries.
+    Raise ``PrefectAPIError`` on any failure after bounded retries. ``idempotent``
+    says whether the request may be sent twice (see Retries); ``None`` decides by
+    method and path (``is_safe_to_repeat``).
 ``client.get_or_none(path, params=None)``
     Like ``get`` but returns ``None`` on HTTP 404.
 ``client.delete_if_exists(path)``
@@ -53,8 +55,9 @@ timeout=30, retries=5, retry_timeout=60, ...)``
 ``PrefectAPIError(Exception)``
     Attributes ``method``, ``url`` (credentials stripped), ``status`` (HTTP status or
     ``None`` for connection errors), ``detail`` (Prefect's own ``detail`` /
-    validation message), ``attempts``. ``str(err)`` names method, URL, status and
-    detail, never the credentials. ``err.to_fail_kwargs()`` gives
+    validation message), ``attempts``, ``not_repeated`` (``True`` when the request may
+    have been applied and was deliberately not sent again). ``str(err)`` names method,
+    URL, status and detail, never the credentials. ``err.to_fail_kwargs()`` gives
     ``dict(msg=..., status=..., url=..., method=..., detail=...)`` for
     ``module.fail_json(**...)``.
 
@@ -68,17 +71,34 @@ follow_redirects=True, opener=None)``
     request and returns an ``HTTPResponse`` (``status``, ``body`` bytes, ``headers``) for
     every HTTP status, 4xx and 5xx included; it raises ``TransportError`` when the TLS
     context cannot be made and ``URLError`` / ``OSError`` when nothing answers. No
-    retries (``PrefectClient.request`` retries). ``follow_redirects=False`` returns a
-    3xx as it is. ``opener`` replaces urllib with a callable shaped like ``open_url``
-    (``opener(url, data=, headers=, method=, timeout=, validate_certs=, ca_path=,
-    http_agent=, use_netrc=)``, raising ``HTTPError`` for 4xx/5xx), for tests;
-    ``PrefectClient(opener=...)`` passes it on.
+    retries (``PrefectClient.request`` retries). Redirects are followed with the
+    request's credentials (``Authorization``, ``Proxy-Authorization``, ``Cookie``,
+    ``X-Registry-Auth``) only to the same origin (scheme, host, port; or from http to
+    https on the same host and default ports); to another origin they are followed
+    without those headers; from https to http (or to a scheme other than http(s)) they
+    are refused (``RedirectRefused``, a ``TransportError`` naming the status and where
+    it pointed; ``PrefectClient`` turns it into a ``PrefectAPIError``, not retried).
+    ``follow_redirects=False`` returns a 3xx as it is. ``opener`` replaces urllib with a
+    callable shaped like ``open_url`` (``opener(url, data=, headers=, method=, timeout=,
+    validate_certs=, ca_path=, http_agent=, use_netrc=)``, raising ``HTTPError`` for
+    4xx/5xx), for tests; ``PrefectClient(opener=...)`` passes it on.
 
-Retries: connection errors (refused, reset, timeout, DNS) and HTTP 429/500/502/503/504
-are retried up to ``retries`` times with exponential backoff (1 s, 2 s, 4 s, ...
-capped at 15 s, or the server's ``Retry-After``), and never past ``retry_timeout``
-seconds in total counted from the first attempt. TLS certificate failures and other
-4xx are not retried.
+``is_safe_to_repeat(method, url, idempotent=None)`` -> bool (see Retries);
+``redirect_keeps_credentials(old_url, new_url)`` -> bool (see ``HTTPTransport``).
+
+Retries: a request that is safe to repeat (GET, HEAD, PUT, DELETE, OPTIONS; a POST to a
+read endpoint, whose path ends in ``/filter``, ``/count``, ``/paginate``, ``/history`` or
+``/lateness``; any request sent with ``idempotent=True``, e.g. a create the server
+de-duplicates or upserts) is retried after connection errors (refused, reset, timeout,
+DNS) and HTTP 429/500/502/503/504. Any other request (a POST that creates or acts, a
+PATCH; or one sent with ``idempotent=False``) is retried only when the server certainly
+did not process it: connection refused or DNS failure (nothing was sent), HTTP 429 or
+503. After a timeout, a reset or HTTP 500/502/504 it may have been applied, so it is
+not repeated (a second flow run, a second schedule...): ``PrefectAPIError`` says so
+(``not_repeated``). Retries happen up to ``retries`` times with exponential backoff
+(1 s, 2 s, 4 s, ... capped at 15 s, or the server's ``Retry-After``), and never past
+``retry_timeout`` seconds in total counted from the first attempt. TLS certificate
+failures, refused redirects and other 4xx are not retried.
 """
 
 from __future__ import annotations
@@ -101,7 +121,18 @@ from ansible.module_utils.common.text.converters import to_native, to_text
 MINIMUM_SERVER_VERSION = "3.0.0"
 USER_AGENT = "ansible-selfhosted.prefect"
 RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+# Answers that say the server did not process the request (so even a create may be repeated).
+NOT_PROCESSED_STATUSES = frozenset((429, 503))
+# Methods whose repetition changes nothing more than the first request did.
+SAFE_METHODS = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
+# POST endpoints of the Prefect API that only read (filters, counts, pages, histories).
+READ_ENDPOINT_RE = re.compile(r"/(?:filter|count|paginate|history|lateness)/?$")
+NOT_REPEATED = ("the server may have applied the request before the error, so it was not repeated"
+                " (it is not safe to send twice); check the server's state before running it again")
 DEFAULT_PAGE_SIZE = 200
+# Request headers that carry credentials: never sent to another origin by a redirect.
+CREDENTIAL_HEADERS = frozenset(("authorization", "proxy-authorization", "cookie", "x-registry-auth"))
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def prefect_api_argument_spec():
@@ -137,6 +168,54 @@ def compare_versions(left, right):
     """-1, 0 or 1 as version `left` is older than, equal to or newer than `right`."""
     a, b = version_tuple(left), version_tuple(right)
     return (a > b) - (a < b)
+
+
+def is_safe_to_repeat(method, url, idempotent=None):
+    """Whether a request may be sent again after an error that leaves its fate unknown.
+
+    ``idempotent`` (``True``/``False``) decides when given; otherwise the method does
+    (GET, HEAD, PUT, DELETE, OPTIONS are), and a POST is only when its path is a read
+    endpoint (``/filter``, ``/count``, ``/paginate``, ``/history``, ``/lateness``)."""
+    if idempotent is not None:
+        return bool(idempotent)
+    method = (method or "").upper()
+    if method in SAFE_METHODS:
+        return True
+    if method == "POST":
+        try:
+            path = urlsplit(url).path
+        except ValueError:
+            return False
+        return bool(READ_ENDPOINT_RE.search(path))
+    return False
+
+
+def _nothing_sent(exc):
+    """True for a connection error that proves the request never left: refused, or no address."""
+    for error in (exc, getattr(exc, "reason", None)):
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)):
+            return True
+    return False
+
+
+def _origin(url):
+    """(scheme, host, port) of a URL, the port made explicit."""
+    parts = urlsplit(url)
+    scheme = (parts.scheme or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def redirect_keeps_credentials(old_url, new_url):
+    """Whether a redirect from old_url to new_url may carry the request's credentials: same
+    origin, or the same host moving from http on its default port to https on its default port."""
+    old, new = _origin(old_url), _origin(new_url)
+    if old == new:
+        return True
+    return old == ("http", new[1], 80) and new == ("https", old[1], 443)
 
 
 def sanitize_url(url):
@@ -202,13 +281,15 @@ def extract_detail(body):
 class PrefectAPIError(Exception):
     """A failed Prefect API call: names method, URL, HTTP status and Prefect's detail."""
 
-    def __init__(self, message=None, method=None, url=None, status=None, detail=None, attempts=1, reason=None):
+    def __init__(self, message=None, method=None, url=None, status=None, detail=None, attempts=1, reason=None,
+                 not_repeated=False):
         self.method = method
         self.url = sanitize_url(url) if url else url
         self.status = status
         self.detail = detail
         self.attempts = attempts
         self.reason = reason
+        self.not_repeated = not_repeated
         if message is None:
             message = self._format()
         self.message = message
@@ -229,6 +310,8 @@ class PrefectAPIError(Exception):
                 msg += ": %s" % self.reason
         if self.attempts and self.attempts > 1:
             msg += " (after %d attempts)" % self.attempts
+        if self.not_repeated:
+            msg += "; %s" % NOT_REPEATED
         return msg
 
     def __str__(self):
@@ -252,11 +335,52 @@ class HTTPResponse(object):
         self.headers = headers
 
 
+class RedirectRefused(TransportError):
+    """A redirect that is not followed (from https to http): its status and where it pointed."""
+
+    def __init__(self, status, location, why):
+        self.status = status
+        self.location = sanitize_url(location)
+        self.why = why
+        super(RedirectRefused, self).__init__("redirect (HTTP %s) to %s not followed: %s"
+                                              % (status, self.location, why))
+
+
 class _NoRedirect(HTTPRedirectHandler):
     """A 3xx is an answer, not a place to go (a signed request is only valid for its URL)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
+
+
+class _OriginRedirect(HTTPRedirectHandler):
+    """urllib's redirects, but the credentials never leave their origin.
+
+    urllib's own handler copies every header of the request (``Authorization`` included)
+    to wherever the ``Location`` points, any host. Here a redirect to another origin is
+    followed without the credential headers, and one from https to http is refused."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old_url = req.full_url
+        old_scheme, new_scheme = _origin(old_url)[0], _origin(newurl)[0]
+        why = None
+        if old_scheme == "https" and new_scheme != "https":
+            why = ("it leaves https for %s, which would send the request and its credentials unencrypted"
+                   % (new_scheme or "no scheme"))
+        elif new_scheme not in ("http", "https"):
+            why = "it leaves http for %s" % (new_scheme or "no scheme")
+        if why:
+            fp.close()
+            raise RedirectRefused(code, newurl, why)
+        new_req = HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
+        if new_req is not None and not redirect_keeps_credentials(old_url, newurl):
+            for name in list(new_req.headers):
+                if name.lower() in CREDENTIAL_HEADERS:
+                    del new_req.headers[name]
+            for name in list(new_req.unredirected_hdrs):
+                if name.lower() in CREDENTIAL_HEADERS:
+                    del new_req.unredirected_hdrs[name]
+        return new_req
 
 
 class HTTPTransport(object):
@@ -292,8 +416,7 @@ class HTTPTransport(object):
         """One request through the transport's opener (urllib: proxies as usual)."""
         if self._url_opener is None:
             handlers = [HTTPSHandler(context=self._context())] if url.startswith("https:") else []
-            if not self.follow_redirects:
-                handlers.append(_NoRedirect())
+            handlers.append(_OriginRedirect() if self.follow_redirects else _NoRedirect())
             self._url_opener = build_opener(*handlers)
         return self._url_opener.open(Request(url, data=data, headers=headers, method=method), timeout=timeout)
 
@@ -401,6 +524,9 @@ class PrefectClient(object):
         """One HTTP exchange. Returns HTTPResponse for every HTTP status; raises on no answer."""
         try:
             return self.transport.open(method, url, payload, self._headers(payload is not None), timeout)
+        except RedirectRefused as exc:
+            raise PrefectAPIError(method=method, url=url, status=exc.status,
+                                  detail="redirected to %s, not followed: %s" % (exc.location, exc.why))
         except TransportError as exc:
             raise PrefectAPIError(url=url, reason=to_native(exc))
 
@@ -423,13 +549,18 @@ class PrefectClient(object):
         except (TypeError, ValueError):
             return None
 
-    def request(self, method, path, data=None, params=None, retry=True):
-        """Send one API request (JSON in, JSON out) with bounded retries; see module docstring."""
+    def request(self, method, path, data=None, params=None, retry=True, idempotent=None):
+        """Send one API request (JSON in, JSON out) with bounded retries; see module docstring.
+
+        ``idempotent``: ``True`` when sending the request twice does no more than once (a
+        create the server de-duplicates), ``False`` when it must not be repeated after an
+        error that leaves its fate unknown, ``None`` to decide by method and path."""
         method = method.upper()
         url = self.url_for(path, params)
         payload = None
         if data is not None:
             payload = json.dumps(data).encode("utf-8")
+        safe = is_safe_to_repeat(method, url, idempotent)
         max_retries = self.retries if retry else 0
         start = self._clock()
         deadline = start + self.retry_timeout
@@ -447,9 +578,13 @@ class PrefectClient(object):
                 if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
                     raise PrefectAPIError(method=method, url=url, attempts=attempt,
                                           reason="TLS certificate validation failed: %s" % reason)
+                if not safe and not _nothing_sent(exc):
+                    raise PrefectAPIError(method=method, url=url, attempts=attempt, reason=reason, not_repeated=True)
 
             if response is not None and response.status not in RETRY_STATUSES:
                 return self._handle(method, url, response, attempt)
+            if response is not None and not safe and response.status not in NOT_PROCESSED_STATUSES:
+                return self._handle(method, url, response, attempt, not_repeated=True)
 
             retry_after = self._retry_after(response.headers) if response is not None else None
             delay = self._backoff(attempt - 1, retry_after)
@@ -471,7 +606,7 @@ class PrefectClient(object):
         return text
 
     @staticmethod
-    def _handle(method, url, response, attempts):
+    def _handle(method, url, response, attempts, not_repeated=False):
         if 200 <= response.status < 300:
             if not response.body:
                 return None
@@ -484,23 +619,24 @@ class PrefectClient(object):
                 raise PrefectAPIError(method=method, url=url, status=response.status, attempts=attempts,
                                       detail="answer is not JSON: %s" % text[:200])
         raise PrefectAPIError(method=method, url=url, status=response.status,
-                              detail=extract_detail(response.body), attempts=attempts)
+                              detail=extract_detail(response.body), attempts=attempts, not_repeated=not_repeated)
 
     # -- helpers ---------------------------------------------------------------
-    def get(self, path, params=None):
-        return self.request("GET", path, params=params)
+    def get(self, path, params=None, idempotent=None):
+        return self.request("GET", path, params=params, idempotent=idempotent)
 
-    def post(self, path, data=None, params=None):
-        return self.request("POST", path, data=data if data is not None else {}, params=params)
+    def post(self, path, data=None, params=None, idempotent=None):
+        return self.request("POST", path, data=data if data is not None else {}, params=params, idempotent=idempotent)
 
-    def patch(self, path, data=None, params=None):
-        return self.request("PATCH", path, data=data if data is not None else {}, params=params)
+    def patch(self, path, data=None, params=None, idempotent=None):
+        return self.request("PATCH", path, data=data if data is not None else {}, params=params,
+                            idempotent=idempotent)
 
-    def put(self, path, data=None, params=None):
-        return self.request("PUT", path, data=data if data is not None else {}, params=params)
+    def put(self, path, data=None, params=None, idempotent=None):
+        return self.request("PUT", path, data=data if data is not None else {}, params=params, idempotent=idempotent)
 
-    def delete(self, path, params=None):
-        return self.request("DELETE", path, params=params)
+    def delete(self, path, params=None, idempotent=None):
+        return self.request("DELETE", path, params=params, idempotent=idempotent)
 
     def get_or_none(self, path, params=None):
         """GET, or None when the server answers 404."""
@@ -534,7 +670,7 @@ class PrefectClient(object):
             page_body = dict(body or {})
             page_body["offset"] = offset
             page_body["limit"] = limit
-            page = self.post(path, data=page_body) or []
+            page = self.post(path, data=page_body, idempotent=True) or []
             items.extend(page)
             if len(page) < limit:
                 break

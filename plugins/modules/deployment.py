@@ -275,6 +275,13 @@ options:
       - Defaults to C(selfhosted-prefect/flows) under E(XDG_CACHE_HOME), or under C(~/.cache) of the
         user running the module.
     type: path
+  introspection_timeout:
+    description:
+      - Seconds the Python process that reads the flow (see O(prefect_python) and O(introspection))
+        may run. When they pass the process is killed and the module fails, instead of waiting for
+        a flow file that blocks when it is imported.
+    type: float
+    default: 120
   parameter_openapi_schema:
     description:
       - The flow's parameter schema, when it cannot be read from the code. Overrides what is read.
@@ -378,6 +385,9 @@ notes:
   - S3 uploads use the standard library (AWS Signature Version 4); C(boto3) is not needed.
   - Workers need C(prefect-aws) for V(s3) sources (the pull step's C(requires) installs it when missing
     and the worker can reach a package index).
+  - The values of C(job_variables.env) (a run's environment, which may hold secrets) are masked in the
+    result, the diff and the echoed arguments; the names of the variables stay, and a changed value
+    shows as C(******** (changed)) in the diff.
 seealso:
   - module: selfhosted.prefect.flow_run
   - module: selfhosted.prefect.work_pool
@@ -494,7 +504,7 @@ deployment:
       type: list
       elements: dict
     job_variables:
-      description: Job variables.
+      description: Job variables; the values of C(env) are masked.
       type: dict
     parameters:
       description: Default parameters.
@@ -606,8 +616,10 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fiel
     result_view,
     update_body,
 )
+from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import equal
 from ansible_collections.selfhosted.prefect.plugins.module_utils.flow_reader import FlowReadError, FlowReader
 from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import SECRET_CHANGED_MASK, mask_secrets
 from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
     PrefectAPIError,
     prefect_api_argument_spec,
@@ -620,6 +632,48 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.schedules impor
     planned_schedule_view,
     schedule_api_body,
 )
+
+
+# The values of the runs' environment may be secrets: results show their names only.
+ENV_PATHS = [("job_variables", "env", "*")]
+
+
+def _env_of(view):
+    job_variables = view.get("job_variables") if isinstance(view, dict) else None
+    env = job_variables.get("env") if isinstance(job_variables, dict) else None
+    return env if isinstance(env, dict) else None
+
+
+def mask_env(view):
+    """A copy of a deployment view with the values of job_variables.env masked."""
+    return mask_secrets(view, ENV_PATHS) if isinstance(view, dict) else view
+
+
+def masked_env_pair(before, after):
+    """(before, after) of the diff with the env values masked, a changed one as SECRET_CHANGED_MASK."""
+    masked_before, masked_after = mask_env(before), mask_env(after)
+    env_before, env_after = _env_of(before) or {}, _env_of(after)
+    if env_after:
+        masked = _env_of(masked_after)
+        for name, value in env_after.items():
+            if name not in env_before or not equal(env_before[name], value):
+                masked[name] = SECRET_CHANGED_MASK
+    return masked_before, masked_after
+
+
+class DeploymentModule(AnsibleModule):
+    """AnsibleModule whose result echoes O(job_variables) with the values of its env masked."""
+
+    def _invocation(self):
+        return {"module_args": mask_secrets(self.params, ENV_PATHS)}
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("invocation", self._invocation())
+        super(DeploymentModule, self).exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.setdefault("invocation", self._invocation())
+        super(DeploymentModule, self).fail_json(msg, **kwargs)
 
 
 class DeploymentManager(PrefectManager):
@@ -663,6 +717,13 @@ class DeploymentManager(PrefectManager):
             raise ValueError("flow_name is required when the code is not on this host (docker source without"
                              " source.introspect_path or source.build)")
         return flow_name, schema
+
+    def result(self, changed, before=None, after=None, header=None, **values):
+        """The module result, the values of job_variables.env masked in the deployment and the diff."""
+        before, after = masked_env_pair(before, after)
+        if "deployment" in values:
+            values["deployment"] = mask_env(values["deployment"])
+        return super(DeploymentManager, self).result(changed, before, after, header, **values)
 
     def values(self, deployment):
         """The return values every run has."""
@@ -788,9 +849,12 @@ class DeploymentManager(PrefectManager):
         """Create the flow (if needed) then the deployment. A flow made here is deleted again
         when the server refuses the deployment, so a refused input leaves nothing behind."""
         flow_existed = self.client.get_or_none("/flows/name/%s" % quote(self.flow_name, safe="")) is not None
-        flow = self.client.post("/flows/", {"name": self.flow_name})
+        # Both are upserts (the server answers an existing flow, updates an existing deployment), so
+        # they may be repeated after an error that leaves their fate unknown.
+        flow = self.client.post("/flows/", {"name": self.flow_name}, idempotent=True)
         try:
-            self.client.post("/deployments/", create_body(desired, flow["id"], self.name, self.schedules or []))
+            self.client.post("/deployments/", create_body(desired, flow["id"], self.name, self.schedules or []),
+                             idempotent=True)
         except PrefectAPIError:
             if not flow_existed:
                 try:
@@ -857,6 +921,7 @@ def main():
         introspection=dict(type="str", choices=["static", "import"], default="static"),
         introspection_cache=dict(type="bool", default=True),
         introspection_cache_dir=dict(type="path"),
+        introspection_timeout=dict(type="float", default=120.0),
         parameter_openapi_schema=dict(type="dict"),
         work_pool_name=dict(type="str"),
         work_queue_name=dict(type="str"),
@@ -882,7 +947,7 @@ def main():
         enforce_parameter_schema=dict(type="bool"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = DeploymentModule(argument_spec=argument_spec, supports_check_mode=True)
     run_module(module, DeploymentManager)
 
 

@@ -98,6 +98,13 @@ options:
 notes:
   - A worker must poll the deployment's work pool for the run to start; otherwise it stays
     C(Scheduled) and O(wait=true) ends with a timeout.
+  - The run is always created with an idempotency key, O(idempotency_key) or, when it is not set,
+    one generated for this invocation of the module (C(ansible-) followed by a random UUID, in the
+    C(idempotency_key) of RV(flow_run)). The server answers a second creation with the same key with
+    the run the first one made, so the module may repeat a creation whose answer was lost (a timeout,
+    a reset connection, an HTTP 5xx) without starting a second run.
+  - The values of the run's C(job_variables.env) are masked in the result (the names stay), as they
+    may hold secrets.
 seealso:
   - module: selfhosted.prefect.deployment
 """
@@ -144,7 +151,10 @@ final:
   returned: always
   type: bool
 flow_run:
-  description: The run as the server returns it (id, name, state, parameters, deployment_id, start/end times...).
+  description:
+    - The run as the server returns it (id, name, state, parameters, deployment_id, idempotency_key,
+      start/end times...).
+    - The values of C(job_variables.env) are masked.
   returned: always
   type: dict
 deployment_id:
@@ -164,12 +174,14 @@ elapsed:
 
 import re
 import time
+import uuid
 
 from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import mask_secrets
 from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import prefect_api_argument_spec
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -177,6 +189,33 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 # Module option -> field of the create_flow_run body.
 RUN_FIELDS = (("parameters", "parameters"), ("job_variables", "job_variables"), ("tags", "tags"),
               ("run_name", "name"), ("work_queue_name", "work_queue_name"), ("idempotency_key", "idempotency_key"))
+# The values of a run's environment may be secrets: the result shows their names only.
+ENV_PATHS = [("job_variables", "env", "*")]
+
+
+def generated_idempotency_key():
+    """A key of its own for a run this module invocation creates (see the notes)."""
+    return "ansible-%s" % uuid.uuid4()
+
+
+def masked_run(flow_run):
+    """The run for the result: the values of job_variables.env masked."""
+    return mask_secrets(flow_run, ENV_PATHS) if isinstance(flow_run, dict) else flow_run
+
+
+class FlowRunModule(AnsibleModule):
+    """AnsibleModule whose result echoes O(job_variables) with the values of its env masked."""
+
+    def _invocation(self):
+        return {"module_args": mask_secrets(self.params, ENV_PATHS)}
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("invocation", self._invocation())
+        super(FlowRunModule, self).exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.setdefault("invocation", self._invocation())
+        super(FlowRunModule, self).fail_json(msg, **kwargs)
 
 
 def state_of(flow_run):
@@ -233,7 +272,11 @@ class FlowRunManager(PrefectManager):
 
         if existing is None:
             body = dict((field, p[option]) for option, field in RUN_FIELDS if p.get(option) is not None)
-            flow_run = self.client.post("/deployments/%s/create_flow_run" % deployment["id"], body)
+            # With a key the server makes one run however many times the request arrives, so the
+            # client may repeat it after an error that leaves its fate unknown.
+            body.setdefault("idempotency_key", generated_idempotency_key())
+            flow_run = self.client.post("/deployments/%s/create_flow_run" % deployment["id"], body,
+                                        idempotent=True)
         else:
             flow_run = existing
 
@@ -241,8 +284,8 @@ class FlowRunManager(PrefectManager):
             flow_run = self.wait(flow_run, deployment, result)
 
         state_type, state_name = state_of(flow_run)
-        result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_name, state_type=state_type,
-                      final=state_type in FINAL_STATES)
+        result.update(flow_run_id=flow_run["id"], flow_run=masked_run(flow_run), state=state_name,
+                      state_type=state_type, final=state_type in FINAL_STATES)
         if p["wait"] and p["fail_on_failure"] and state_type != "COMPLETED" and not self.check_mode:
             message = ((flow_run.get("state") or {}).get("message") or "").strip()
             self.fail("flow run %s (%s) of %s ended %s%s" % (
@@ -261,8 +304,9 @@ class FlowRunManager(PrefectManager):
             if state_type in FINAL_STATES:
                 break
             if time.monotonic() >= deadline:
-                result.update(flow_run_id=flow_run["id"], flow_run=flow_run, state=state_of(flow_run)[1],
-                              state_type=state_type, final=False, elapsed=round(time.monotonic() - start, 1),
+                result.update(flow_run_id=flow_run["id"], flow_run=masked_run(flow_run),
+                              state=state_of(flow_run)[1], state_type=state_type, final=False,
+                              elapsed=round(time.monotonic() - start, 1),
                               logs=self.read_logs(flow_run["id"]))
                 msg = ("flow run %s (%s) of %s did not end within %ss: it is still %s (is a worker polling work"
                        " pool %r?)" % (flow_run.get("name"), flow_run["id"], p["deployment"], p["wait_timeout"],
@@ -291,7 +335,7 @@ def main():
         fail_on_failure=dict(type="bool", default=True),
         log_lines=dict(type="int", default=20),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = FlowRunModule(argument_spec=argument_spec, supports_check_mode=True)
     run_module(module, FlowRunManager)
 
 

@@ -77,7 +77,7 @@ options:
     description:
       - Password of the tenant's role. Required with O(state=present).
       - When the role exists with another password, the module fails (naming the role, never the
-        password) unless O(rotate_password=true): a controller that lost the secrets it deployed with
+        password) unless O(rotate_password=true); a controller that lost the secrets it deployed with
         would otherwise change the password under the running server and break it.
     type: str
   rotate_password:

@@ -10,8 +10,12 @@ import json
 import os
 import stat
 import sys
+import time
 
 import pytest
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhosted.prefect.plugins.module_utils import flow_reader
 
@@ -164,7 +168,7 @@ class FakeModule(object):
         self.answer = answer
         self.runs = 0
 
-    def run_command(self, args, cwd=None):
+    def run_command(self, args, cwd=None, **_kwargs):
         self.runs += 1
         return 0, "noise\n%s%s\n" % (flow_reader.RESULT_MARK, json.dumps(self.answer)), ""
 
@@ -192,3 +196,50 @@ def test_reader_without_prefect(tmp_path, code):
     assert reader.resolve("flow.py:weather", str(code), flow_name="weather") == ("weather", None)
     assert "the parameter schema is not managed" in reader.warnings[0]
     assert flow_reader.FlowReader(module).info == {"source": "given"}
+
+
+# -- the reading process, for real: a python that answers, one that never ends -------------
+READER_OPTIONS = dict(prefect_python=dict(type="path"), introspection=dict(type="str", default="static"),
+                      introspection_cache=dict(type="bool", default=False), introspection_cache_dir=dict(type="path"),
+                      introspection_timeout=dict(type="float", default=120.0))
+
+
+def fake_python(tmp_path, body):
+    """An executable standing for the interpreter: a Python script that ignores its arguments."""
+    path = tmp_path / "python"
+    path.write_text("#!%s\n%s\n" % (sys.executable, body))
+    path.chmod(0o755)
+    return str(path)
+
+
+def real_module(**params):
+    with patch_module_args(params):
+        return AnsibleModule(argument_spec=READER_OPTIONS)
+
+
+def test_reading_process_that_never_ends_is_killed(tmp_path, code):
+    pid_file = tmp_path / "pid"
+    python = fake_python(tmp_path, "import os, sys, time\nopen(%r, 'w').write(str(os.getpid()))\n"
+                                   "sys.stdout.write('importing...\\n'); sys.stdout.flush()\ntime.sleep(30)"
+                         % str(pid_file))
+    reader = flow_reader.FlowReader(real_module(prefect_python=python, introspection_timeout=1))
+    start = time.monotonic()
+    with pytest.raises(flow_reader.FlowReadError) as err:
+        reader.resolve("flow.py:weather", str(code))
+    assert time.monotonic() - start < 10
+    assert ("reading the flow from flow.py:weather with %s did not end within 1 s and was stopped" % python
+            in err.value.msg)
+    assert "introspection_timeout" in err.value.msg and err.value.details["stdout"] == "importing...\n"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_reading_process_that_answers_in_time(tmp_path, code):
+    answer = dict(RESULT, python=sys.executable, sys_path=[])
+    python = fake_python(tmp_path, "print(%r)" % (flow_reader.RESULT_MARK + json.dumps(answer)))
+    module = real_module(prefect_python=python, introspection_timeout=30)
+    assert flow_reader.FlowReader(module).resolve("flow.py:weather", str(code)) == ("weather", {"type": "object"})
+
+
+def test_default_timeout():
+    assert flow_reader.FlowReader(real_module()).timeout == flow_reader.DEFAULT_TIMEOUT == 120

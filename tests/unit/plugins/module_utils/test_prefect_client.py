@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 from urllib.error import HTTPError, URLError
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -315,6 +316,92 @@ def test_is_ready_does_not_retry_503():
     assert len(opener.calls) == 1
 
 
+# -- what may be repeated ------------------------------------------------------------
+CREATE_RUN = "/deployments/5b1f4a7e-5d2f-4e0b-9a54-3f3f9b0b8c11/create_flow_run"
+RESET = URLError(ConnectionResetError(104, "Connection reset by peer"))
+
+
+@pytest.mark.parametrize("failure", [
+    socket.timeout("timed out"),
+    URLError(socket.timeout("timed out")),
+    RESET,
+    (500, {"detail": "Internal Server Error"}),
+    (502, {}),
+    (504, {}),
+], ids=["read-timeout", "send-timeout", "reset", "500", "502", "504"])
+def test_create_post_is_not_repeated_when_it_may_have_been_applied(failure):
+    client, opener, clock = make([failure, (201, {"id": "second-run"})])
+    with pytest.raises(PrefectAPIError) as info:
+        client.post(CREATE_RUN, {"parameters": {}})
+    assert len(opener.calls) == 1 and clock.sleeps == []
+    assert info.value.not_repeated is True and info.value.attempts == 1
+    assert "may have applied the request before the error, so it was not repeated" in str(info.value)
+    assert "POST %s%s" % (API, CREATE_RUN) in str(info.value)
+
+
+def test_patch_is_not_repeated_after_a_timeout():
+    client, opener, _clock = make([socket.timeout("timed out"), (204, b"")])
+    with pytest.raises(PrefectAPIError, match="not repeated"):
+        client.patch("/deployments/x", {"paused": True})
+    assert len(opener.calls) == 1
+
+
+@pytest.mark.parametrize("failure", [
+    URLError(ConnectionRefusedError(111, "Connection refused")),
+    ConnectionRefusedError(111, "Connection refused"),
+    URLError(socket.gaierror(-2, "Name or service not known")),
+    (429, {}),
+    (503, {"detail": "starting"}),
+], ids=["refused", "refused-raw", "dns", "429", "503"])
+def test_create_post_is_repeated_when_the_server_certainly_did_not_process_it(failure):
+    client, opener, clock = make([failure, (201, {"id": "run"})])
+    assert client.post(CREATE_RUN, {}) == {"id": "run"}
+    assert len(opener.calls) == 2 and clock.sleeps == [1.0]
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/flow_runs/x"), ("HEAD", "/health"), ("PUT", "/x"), ("DELETE", "/variables/name/x"),
+    ("OPTIONS", "/x"), ("POST", "/flow_runs/filter"), ("POST", "/work_pools/pool/queues/filter"),
+    ("POST", "/deployments/count"), ("POST", "/flow_runs/paginate"), ("POST", "/flow_runs/history"),
+])
+def test_safe_requests_are_repeated_after_a_timeout_or_5xx(method, path):
+    client, opener, _clock = make([socket.timeout("timed out"), (502, {}), RESET, (200, {"ok": 1})])
+    assert client.request(method, path, data={} if method in ("POST", "PUT") else None) == {"ok": 1}
+    assert len(opener.calls) == 4
+
+
+def test_idempotent_argument_overrides_method_and_path():
+    client, opener, _clock = make([socket.timeout("timed out"), (200, {"id": "run"})])
+    assert client.post(CREATE_RUN, {"idempotency_key": "k"}, idempotent=True) == {"id": "run"}
+    assert len(opener.calls) == 2
+    client, opener, _clock = make([(502, {}), (200, "3.9.1")])
+    with pytest.raises(PrefectAPIError) as info:
+        client.get("/admin/version", idempotent=False)
+    assert info.value.status == 502 and info.value.not_repeated and len(opener.calls) == 1
+
+
+def test_post_paginated_repeats_any_page():
+    client, opener, _clock = make([(502, {}), (200, [1])])
+    assert client.post_paginated("/some/listing", page_size=5) == [1]
+    assert len(opener.calls) == 2
+
+
+@pytest.mark.parametrize("method, url, idempotent, expected", [
+    ("get", API + "/x", None, True),
+    ("POST", API + "/flow_runs/filter", None, True),
+    ("POST", API + "/flow_runs/filter/", None, True),
+    ("POST", API + "/flow_runs/filter?x=1", None, True),
+    ("POST", API + "/flow_runs/", None, False),
+    ("POST", API + "/filters_of_mine/x", None, False),
+    ("POST", API + "/deployments/x/schedules", None, False),
+    ("POST", API + "/deployments/x/create_flow_run", True, True),
+    ("PATCH", API + "/deployments/x", None, False),
+    ("DELETE", API + "/x", False, False),
+])
+def test_is_safe_to_repeat(method, url, idempotent, expected):
+    assert pc.is_safe_to_repeat(method, url, idempotent) is expected
+
+
 # -- helpers ----------------------------------------------------------------------
 def test_get_or_none_and_delete_if_exists():
     client, _opener, _clock = make([(404, {"detail": "Work pool not found."})])
@@ -472,7 +559,7 @@ def test_one_opener_and_tls_context_per_client(recording):
 def test_plain_http_loads_no_certificates(recording):
     PrefectClient(API, auth_string=AUTH).get("/admin/version")
     assert recording["contexts"] == []
-    assert recording["openers"][0].handlers == ()
+    assert not any(isinstance(h, pc.HTTPSHandler) for h in recording["openers"][0].handlers)
 
 
 def test_unreadable_ca_path_fails_at_once_without_retries(tmp_path, recording):
@@ -520,3 +607,92 @@ def test_transport_answers_every_status_and_follows_redirects_only_when_asked(lo
     assert missing.status == 404 and json.loads(missing.body)["path"] == "/missing"
     kept = pc.HTTPTransport(follow_redirects=False).open("GET", local_http + "/old", headers={"User-Agent": "x"})
     assert kept.status == 307 and kept.headers["Location"] == "/new"
+
+
+# -- redirects and credentials: two real HTTP servers on two ports (two origins) ---------------
+class Recording(http.server.BaseHTTPRequestHandler):
+    """Records each request's path and credential headers; /go?to=URL redirects (307) to URL."""
+
+    def do_GET(self):  # noqa: N802  pylint: disable=invalid-name
+        seen = {"path": self.path}
+        for name in ("Authorization", "Cookie", "X-Registry-Auth", "Proxy-Authorization"):
+            if self.headers.get(name) is not None:
+                seen[name] = self.headers.get(name)
+        self.server.seen.append(seen)
+        if self.path.startswith("/go?to="):
+            status, headers, body = 307, [("Location", unquote(self.path[len("/go?to="):]))], b""
+        else:
+            status, headers, body = 200, [("Content-Type", "application/json")], json.dumps(seen).encode()
+        self.send_response(status)
+        for name, value in headers + [("Content-Length", str(len(body)))]:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture
+def two_origins():
+    servers = []
+    for dummy in range(2):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+        server.seen = []
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+    yield [("http://127.0.0.1:%d" % s.server_address[1], s.seen) for s in servers]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+CREDENTIALS = {"Cookie": "session=s3cr3t-cookie", "X-Registry-Auth": "eyJwYXNzd29yZCI6InMzY3IzdCJ9",
+               "Proxy-Authorization": "Basic cHJveHk6czNjcjN0"}
+
+
+def test_redirect_to_another_origin_drops_the_credentials(two_origins):
+    (home, home_seen), (other, other_seen) = two_origins
+    client = PrefectClient(home + "/api", auth_string=AUTH, retries=0)
+    answer = client.get(home + "/go?to=" + quote(other + "/landing", safe=""))
+    assert answer == {"path": "/landing"}
+    assert other_seen == [{"path": "/landing"}]
+    # the first hop, to its own origin, had the credentials
+    assert home_seen[0]["Authorization"] == "Basic " + base64.b64encode(AUTH.encode()).decode()
+    # the transport on its own: cookies, registry and proxy credentials stay home as well
+    headers = dict(CREDENTIALS, Authorization="Bearer t0k")
+    reply = pc.HTTPTransport().open("GET", home + "/go?to=" + quote(other + "/raw", safe=""), headers=headers)
+    assert reply.status == 200 and other_seen[-1] == {"path": "/raw"}
+    assert home_seen[-1] == dict(CREDENTIALS, Authorization="Bearer t0k", path=home_seen[-1]["path"])
+
+
+def test_redirect_within_the_origin_keeps_the_credentials(two_origins):
+    (home, home_seen), (_other, other_seen) = two_origins
+    expected = "Basic " + base64.b64encode(AUTH.encode()).decode()
+    client = PrefectClient(home + "/api", auth_string=AUTH, retries=0)
+    answer = client.get(home + "/go?to=" + quote("/api/here", safe=""))
+    assert answer == {"path": "/api/here", "Authorization": expected}
+    assert [s.get("Authorization") for s in home_seen] == [expected, expected] and other_seen == []
+
+
+def test_redirect_back_home_after_another_origin_has_no_credentials(two_origins):
+    (home, home_seen), (other, _other_seen) = two_origins
+    back = other + "/go?to=" + quote(home + "/back", safe="")
+    answer = pc.HTTPTransport().open("GET", home + "/go?to=" + quote(back, safe=""),
+                                     headers={"Authorization": "Bearer t0k"})
+    assert json.loads(answer.body) == {"path": "/back"} and home_seen[-1] == {"path": "/back"}
+
+
+@pytest.mark.parametrize("old, new, keeps", [
+    ("http://a:4200/api/x", "http://a:4200/api/y", True),
+    ("http://A:80/x", "http://a/y", True),
+    ("https://a/x", "https://a:443/y", True),
+    ("http://a/x", "https://a/y", True),
+    ("http://a:4200/x", "https://a/y", False),
+    ("http://a:4200/x", "http://a:4201/x", False),
+    ("http://a/x", "http://b/x", False),
+    ("https://a/x", "http://a/x", False),
+    ("https://a/x", "https://a.evil/x", False),
+])
+def test_redirect_keeps_credentials(old, new, keeps):
+    assert pc.redirect_keeps_credentials(old, new) is keeps

@@ -54,9 +54,17 @@ def self_signed(tmp_path):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     seen = []
+    # /api/moved answers a redirect to this URL (set by a test)
+    moved_to = None
 
     def do_GET(self):  # noqa: N802  pylint: disable=invalid-name
         Handler.seen.append(self.headers.get("Authorization"))
+        if self.path == "/api/moved" and Handler.moved_to:
+            self.send_response(302)
+            self.send_header("Location", Handler.moved_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         expected = "Basic " + base64.b64encode(AUTH.encode()).decode()
         status, body = (200, "3.9.1") if self.headers.get("Authorization") == expected else (401, {"detail": "no"})
         raw = json.dumps(body).encode()
@@ -80,6 +88,7 @@ def https_api(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     Handler.seen = []
+    Handler.moved_to = None
     yield "https://127.0.0.1:%d/api" % server.server_address[1], str(cert_path)
     server.shutdown()
     server.server_close()
@@ -115,3 +124,43 @@ def test_wrong_credentials_over_tls_name_the_status(https_api):
     with pytest.raises(PrefectAPIError) as err:
         PrefectClient(url, auth_string="admin:wrong", ca_path=ca).get("/admin/version")
     assert err.value.status == 401 and "wrong" not in str(err.value)
+
+
+class PlainHandler(http.server.BaseHTTPRequestHandler):
+    """A plain-http endpoint that records whatever reaches it."""
+    seen = []
+
+    def do_GET(self):  # noqa: N802  pylint: disable=invalid-name
+        PlainHandler.seen.append((self.path, self.headers.get("Authorization")))
+        raw = json.dumps("3.9.1").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture
+def plain_http():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PlainHandler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    PlainHandler.seen = []
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_redirect_from_https_to_http_is_refused(https_api, plain_http):
+    url, ca = https_api
+    Handler.moved_to = plain_http + "/api/admin/version"
+    sleeps = []
+    client = PrefectClient(url, auth_string=AUTH, ca_path=ca, retries=3, sleep=sleeps.append)
+    with pytest.raises(PrefectAPIError) as err:
+        client.get("/moved")
+    assert PlainHandler.seen == []
+    assert err.value.status == 302 and sleeps == []
+    assert "redirected to %s/api/admin/version, not followed: it leaves https for http" % plain_http in str(err.value)
+    assert AUTH not in str(err.value)
+    assert base64.b64encode(AUTH.encode()).decode() not in str(err.value)
