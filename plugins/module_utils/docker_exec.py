@@ -33,12 +33,20 @@ Interface (stable; other modules may build on it)
     ends, then reads its exit code (``GET /exec/{id}/json``; -1 if the engine has
     none). Output is returned as bytes, undecoded. ``env`` is a dict; its
     values travel only in the request body, never in an error message.
-``client.request(method, path, body=None, headers=None, raw=None, timeout=None)`` -> ``(status, bytes)``
+    The client's ``timeout`` is also the command's overall limit: a command whose
+    output has not ended that many seconds after it started (even one that keeps
+    printing) raises ``DockerExecError`` ("the command ran longer than N s"); the engine
+    offers no way to stop an exec, so it may go on running in the container.
+``client.request(method, path, body=None, headers=None, raw=None, timeout=None, total_timeout=None, overdue=None)``
+    -> ``(status, bytes)``
     One raw request (``body`` is sent as JSON, ``raw`` as a tar archive; ``headers``
     are added, never shown in errors; ``timeout`` overrides the client's for this
     request); raises ``DockerExecError`` on connection errors and non-2xx answers
-    (``allow_404=True`` lets 404 through). ``image_build.py`` builds and pushes
-    images with it.
+    (``allow_404=True`` lets 404 through). ``timeout`` bounds each socket operation;
+    ``total_timeout`` (seconds), when given, bounds the whole request, the reading of a
+    streamed answer included (read in chunks against the monotonic clock): past it,
+    ``DockerExecError`` with ``overdue`` as its detail (default "took longer than N s"),
+    attribute ``overdue=True``. ``image_build.py`` builds and pushes images with it.
 
 ``demux_stream(data)`` -> ``(stdout_bytes, stderr_bytes)``
     Splits a non-TTY attach stream: frames of an 8-byte header (stream type byte,
@@ -66,6 +74,7 @@ from ansible.module_utils.basic import env_fallback
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_TIMEOUT = 60
+_CHUNK = 64 * 1024
 _HEADER = struct.Struct(">BxxxL")
 
 
@@ -78,11 +87,12 @@ def docker_exec_argument_spec():
 
 
 class DockerExecError(Exception):
-    def __init__(self, socket_path, detail, status=None, action=None):
+    def __init__(self, socket_path, detail, status=None, action=None, overdue=False):
         self.socket_path = socket_path
         self.status = status
         self.detail = detail
         self.action = action
+        self.overdue = overdue
         where = "unix://%s" % socket_path if str(socket_path).startswith("/") else socket_path
         parts = ["Docker engine at %s" % where]
         if action:
@@ -146,6 +156,26 @@ def _engine_message(body):
     return text
 
 
+def _arm(sock, deadline, per_operation):
+    """Let the next socket operation wait no longer than `per_operation` nor past `deadline`;
+    socket.timeout at once when the deadline has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise socket.timeout("deadline passed")
+    sock.settimeout(remaining if per_operation is None else min(per_operation, remaining))
+
+
+def _read_until(resp, sock, deadline, per_operation):
+    """The whole body of `resp`, read in chunks, each read bounded by `deadline` (monotonic)."""
+    chunks = []
+    while True:
+        _arm(sock, deadline, per_operation)
+        chunk = resp.read1(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 class DockerExecClient(object):
     def __init__(self, docker_host=DEFAULT_DOCKER_HOST, timeout=DEFAULT_TIMEOUT):
         try:
@@ -155,7 +185,10 @@ class DockerExecClient(object):
         self.timeout = timeout
 
     def request(self, method, path, body=None, allow_404=False, action=None, headers=None, raw=None,
-                timeout=None):
+                timeout=None, total_timeout=None, overdue=None):
+        per_operation = timeout or self.timeout
+        deadline = time.monotonic() + total_timeout if total_timeout else None
+        action = action or "%s %s" % (method, path)
         sent = {"Host": "docker"}
         payload = None
         if body is not None:
@@ -165,24 +198,34 @@ class DockerExecClient(object):
             payload = raw
             sent["Content-Type"] = "application/x-tar"
         sent.update(headers or {})
-        conn = _UnixHTTPConnection(self.socket_path, timeout or self.timeout)
+        conn = _UnixHTTPConnection(self.socket_path, per_operation)
         try:
             conn.request(method, path, body=payload, headers=sent)
-            resp = conn.getresponse()
-            data = resp.read()
+            if deadline is None:
+                resp = conn.getresponse()
+                data = resp.read()
+            else:
+                # Kept here: the connection forgets its socket when it hands an answer that
+                # lasts until the connection closes (a stream) over to `resp`.
+                sock = conn.sock
+                _arm(sock, deadline, per_operation)
+                resp = conn.getresponse()
+                data = _read_until(resp, sock, deadline, per_operation)
             status = resp.status
         except (OSError, HTTPException) as exc:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DockerExecError(self.socket_path, overdue or "took longer than %s s" % total_timeout,
+                                      action=action, overdue=True) from None
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
             if isinstance(exc, socket.timeout):
-                reason = "no answer within %s s" % (timeout or self.timeout)
-            raise DockerExecError(self.socket_path, reason, action=action or "%s %s" % (method, path)) from None
+                reason = "no answer within %s s" % per_operation
+            raise DockerExecError(self.socket_path, reason, action=action) from None
         finally:
             conn.close()
         if status == 404 and allow_404:
             return status, data
         if not 200 <= status < 300:
-            raise DockerExecError(self.socket_path, _engine_message(data), status=status,
-                                  action=action or "%s %s" % (method, path))
+            raise DockerExecError(self.socket_path, _engine_message(data), status=status, action=action)
         return status, data
 
     def _json(self, method, path, body=None, allow_404=False, action=None):
@@ -210,7 +253,9 @@ class DockerExecClient(object):
         created = self._json("POST", "/containers/%s/exec" % quote(container, safe=""), config, action=action)
         exec_id = quote(created["Id"], safe="")
         dummy, stream = self.request("POST", "/exec/%s/start" % exec_id, {"Detach": False, "Tty": False},
-                                     action=action)
+                                     action=action, total_timeout=self.timeout,
+                                     overdue="the command ran longer than %s s (the engine cannot stop it: it"
+                                             " may still be running in the container)" % self.timeout)
         try:
             stdout, stderr = demux_stream(stream)
         except ValueError as exc:

@@ -244,9 +244,13 @@ class ImageBuilder(object):
 
     # -- apply --------------------------------------------------------------------------
     def _run_stream(self, method, path, action, **kwargs):
-        """A streaming engine call; the stream's ``error`` lines fail it."""
+        """A streaming engine call, which may take ``build.timeout`` seconds in all (however
+        often the engine reports progress); the stream's ``error`` lines fail it."""
+        limit = self.engine.timeout
         try:
-            _status, data = self.engine.request(method, path, action=action, **kwargs)
+            _status, data = self.engine.request(method, path, action=action, total_timeout=limit,
+                                                overdue="took longer than %s s (source.build.timeout)" % limit,
+                                                **kwargs)
         except DockerExecError as exc:
             raise ImageBuildError(str(exc)) from None
         lines = list(_stream_lines(data))

@@ -3,12 +3,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Secret values in nested data (block documents): which paths are secret, masking
-them for output, and collecting their values for ``no_log``. Pure functions (no I/O;
-unit tested directly).
+"""Secret values in nested data (block documents, environment variables): which paths
+are secret, masking them for output, and collecting their values for ``no_log``. Pure
+functions (no I/O; unit tested directly), and one ``AnsibleModule`` subclass.
 
 - ``parse_secret_paths``, ``is_secret_path``, ``mask_secrets``, ``secret_leaf_values``,
   ``secret_keys_in``, ``changed_secret_paths``, ``masked_diff_pair``.
+- Environment variables (their values may be tokens or passwords, their names are not
+  secret): the paths ``JOB_VARIABLES_ENV`` (a deployment's or a flow run's
+  ``job_variables.env``), ``TEMPLATE_ENV_DEFAULT`` and ``TEMPLATE_ENV_PINNED`` (the env
+  of a work pool's base job template); ``masked_changes_pair`` (a diff that keeps the
+  names); ``MaskedArgsModule`` (an ``AnsibleModule`` that echoes and logs its arguments
+  with the values at given paths masked).
 """
 
 from __future__ import annotations
@@ -16,10 +22,21 @@ from __future__ import annotations
 import copy
 import json
 
-from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import changed_paths
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import changed_paths, equal
 
 SECRET_MASK = "********"
 SECRET_CHANGED_MASK = "******** (changed)"
+
+# The values of environment variables, as paths for mask_secrets (the names stay visible).
+# A deployment's or a flow run's job variables:
+JOB_VARIABLES_ENV = ("job_variables", "env", "*")
+# A work pool's base job template: the env default (job_variables.env of the work_pool
+# module) and an env fixed in the job configuration (pinned_job_variables.env, or a
+# template that writes values there).
+TEMPLATE_ENV_DEFAULT = ("variables", "properties", "env", "default", "*")
+TEMPLATE_ENV_PINNED = ("job_configuration", "env", "*")
 
 
 def parse_secret_paths(secret_fields):
@@ -127,3 +144,70 @@ def masked_diff_pair(before, after, secret_paths):
             if isinstance(node, dict) and parts[-1] in node:
                 node[parts[-1]] = SECRET_CHANGED_MASK
     return masked_before, masked_after
+
+
+def _masked_nodes(data, secret_paths, path=()):
+    """(path, value) of each value of `data` that mask_secrets replaces with the mask."""
+    if path and is_secret_path(path, secret_paths):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, item in data.items():
+            yield from _masked_nodes(item, secret_paths, path + (str(key),))
+
+
+def _lookup(data, path):
+    """(True, value) at `path` (tuple of keys) of `data`, or (False, None) when absent."""
+    for key in path:
+        if not isinstance(data, dict):
+            return False, None
+        found = [k for k in data if str(k) == key]
+        if not found:
+            return False, None
+        data = data[found[0]]
+    return True, data
+
+
+def masked_changes_pair(before, after, secret_paths):
+    """(before, after) for a diff, the values at `secret_paths` masked, and each of them that
+    `after` has new or different from `before` shown as SECRET_CHANGED_MASK.
+
+    Unlike ``masked_diff_pair``, a dict of secrets that appears as a whole keeps its keys
+    (each of its values shows as changed): for an environment, the names stay visible."""
+    masked_before, masked_after = mask_secrets(before, secret_paths), mask_secrets(after, secret_paths)
+    for path, value in list(_masked_nodes(after, secret_paths)):
+        found, old = _lookup(before, path)
+        if not found or not equal(old, value):
+            _found, parent = _lookup(masked_after, path[:-1])
+            key = [k for k in parent if str(k) == path[-1]][0]
+            parent[key] = SECRET_CHANGED_MASK
+    return masked_before, masked_after
+
+
+class MaskedArgsModule(AnsibleModule):
+    """AnsibleModule whose module arguments, as echoed in the result (``invocation``) and as
+    logged on the target (syslog/journal), show the values at ``masked_paths`` (paths as for
+    mask_secrets, e.g. ``[JOB_VARIABLES_ENV]``) masked. The module itself sees the real values."""
+
+    def __init__(self, *args, **kwargs):
+        # Set before AnsibleModule.__init__, which logs the invocation.
+        self.masked_paths = list(kwargs.pop("masked_paths", None) or [])
+        super(MaskedArgsModule, self).__init__(*args, **kwargs)
+
+    def masked_params(self):
+        return mask_secrets(self.params, self.masked_paths)
+
+    def _log_invocation(self):
+        params = self.params
+        self.params = self.masked_params()
+        try:
+            super(MaskedArgsModule, self)._log_invocation()
+        finally:
+            self.params = params
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("invocation", {"module_args": self.masked_params()})
+        super(MaskedArgsModule, self).exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.setdefault("invocation", {"module_args": self.masked_params()})
+        super(MaskedArgsModule, self).fail_json(msg, **kwargs)

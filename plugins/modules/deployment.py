@@ -601,7 +601,6 @@ import copy
 
 from urllib.parse import quote
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fields import (
@@ -616,10 +615,14 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fiel
     result_view,
     update_body,
 )
-from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import equal
 from ansible_collections.selfhosted.prefect.plugins.module_utils.flow_reader import FlowReadError, FlowReader
 from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
-from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import SECRET_CHANGED_MASK, mask_secrets
+from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import (
+    JOB_VARIABLES_ENV,
+    MaskedArgsModule,
+    mask_secrets,
+    masked_changes_pair,
+)
 from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
     PrefectAPIError,
     prefect_api_argument_spec,
@@ -635,45 +638,17 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.schedules impor
 
 
 # The values of the runs' environment may be secrets: results show their names only.
-ENV_PATHS = [("job_variables", "env", "*")]
-
-
-def _env_of(view):
-    job_variables = view.get("job_variables") if isinstance(view, dict) else None
-    env = job_variables.get("env") if isinstance(job_variables, dict) else None
-    return env if isinstance(env, dict) else None
+ENV_PATHS = [JOB_VARIABLES_ENV]
 
 
 def mask_env(view):
     """A copy of a deployment view with the values of job_variables.env masked."""
-    return mask_secrets(view, ENV_PATHS) if isinstance(view, dict) else view
+    return mask_secrets(view, ENV_PATHS)
 
 
 def masked_env_pair(before, after):
     """(before, after) of the diff with the env values masked, a changed one as SECRET_CHANGED_MASK."""
-    masked_before, masked_after = mask_env(before), mask_env(after)
-    env_before, env_after = _env_of(before) or {}, _env_of(after)
-    if env_after:
-        masked = _env_of(masked_after)
-        for name, value in env_after.items():
-            if name not in env_before or not equal(env_before[name], value):
-                masked[name] = SECRET_CHANGED_MASK
-    return masked_before, masked_after
-
-
-class DeploymentModule(AnsibleModule):
-    """AnsibleModule whose result echoes O(job_variables) with the values of its env masked."""
-
-    def _invocation(self):
-        return {"module_args": mask_secrets(self.params, ENV_PATHS)}
-
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("invocation", self._invocation())
-        super(DeploymentModule, self).exit_json(**kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.setdefault("invocation", self._invocation())
-        super(DeploymentModule, self).fail_json(msg, **kwargs)
+    return masked_changes_pair(before, after, ENV_PATHS)
 
 
 class DeploymentManager(PrefectManager):
@@ -947,7 +922,7 @@ def main():
         enforce_parameter_schema=dict(type="bool"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
-    module = DeploymentModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = MaskedArgsModule(argument_spec=argument_spec, supports_check_mode=True, masked_paths=ENV_PATHS)
     run_module(module, DeploymentManager)
 
 

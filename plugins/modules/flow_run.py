@@ -178,10 +178,12 @@ import uuid
 
 from urllib.parse import quote
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
-from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import mask_secrets
+from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import (
+    JOB_VARIABLES_ENV,
+    MaskedArgsModule,
+    mask_secrets,
+)
 from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import prefect_api_argument_spec
 
 FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -190,7 +192,7 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 RUN_FIELDS = (("parameters", "parameters"), ("job_variables", "job_variables"), ("tags", "tags"),
               ("run_name", "name"), ("work_queue_name", "work_queue_name"), ("idempotency_key", "idempotency_key"))
 # The values of a run's environment may be secrets: the result shows their names only.
-ENV_PATHS = [("job_variables", "env", "*")]
+ENV_PATHS = [JOB_VARIABLES_ENV]
 
 
 def generated_idempotency_key():
@@ -201,21 +203,6 @@ def generated_idempotency_key():
 def masked_run(flow_run):
     """The run for the result: the values of job_variables.env masked."""
     return mask_secrets(flow_run, ENV_PATHS) if isinstance(flow_run, dict) else flow_run
-
-
-class FlowRunModule(AnsibleModule):
-    """AnsibleModule whose result echoes O(job_variables) with the values of its env masked."""
-
-    def _invocation(self):
-        return {"module_args": mask_secrets(self.params, ENV_PATHS)}
-
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("invocation", self._invocation())
-        super(FlowRunModule, self).exit_json(**kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.setdefault("invocation", self._invocation())
-        super(FlowRunModule, self).fail_json(msg, **kwargs)
 
 
 def state_of(flow_run):
@@ -335,7 +322,7 @@ def main():
         fail_on_failure=dict(type="bool", default=True),
         log_lines=dict(type="int", default=20),
     )
-    module = FlowRunModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = MaskedArgsModule(argument_spec=argument_spec, supports_check_mode=True, masked_paths=ENV_PATHS)
     run_module(module, FlowRunManager)
 
 

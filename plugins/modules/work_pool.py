@@ -141,6 +141,12 @@ options:
 notes:
   - Deleting a pool deletes its queues; deployments that used them keep existing without
     a queue until they are applied again.
+  - The values of the environment variables in the pool's base job template (the default
+    of its C(env) variable, set by O(job_variables) C(env), and the C(env) of its
+    C(job_configuration), set by O(pinned_job_variables) C(env)) are masked in the result,
+    the diff and the echoed module arguments (the names stay; a new or changed value
+    shows as C(******** (changed)) in the diff), as they may hold secrets. The module
+    compares the real values.
 seealso:
   - name: Prefect work pools
     description: Work pools, queues and base job templates in the Prefect documentation.
@@ -197,6 +203,7 @@ RETURN = r"""
 work_pool:
   description:
     - The pool as the server describes it after the change (as predicted in check mode).
+    - The values of the environment variables of C(base_job_template) are masked (see the notes).
     - Empty after O(state=absent).
   returned: always
   type: dict
@@ -225,8 +232,6 @@ queues:
 
 from urllib.parse import quote
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.selfhosted.prefect.plugins.module_utils.diff import equal
 from ansible_collections.selfhosted.prefect.plugins.module_utils.job_template import (
     TemplateError,
@@ -235,6 +240,13 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.job_template im
     pin_job_variables,
 )
 from ansible_collections.selfhosted.prefect.plugins.module_utils.manager import PrefectManager, run_module
+from ansible_collections.selfhosted.prefect.plugins.module_utils.masking import (
+    TEMPLATE_ENV_DEFAULT,
+    TEMPLATE_ENV_PINNED,
+    MaskedArgsModule,
+    mask_secrets,
+    masked_changes_pair,
+)
 from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client import (
     PrefectAPIError,
     prefect_api_argument_spec,
@@ -243,6 +255,9 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client 
 WORKER_METADATA_PATH = "/collections/views/aggregate-worker-metadata"
 QUEUE_FIELDS = ("description", "priority", "concurrency_limit", "is_paused")
 DEFAULT_QUEUE = "default"
+# The values of the runs' environment may be secrets: results show their names only.
+POOL_ENV_PATHS = [("base_job_template",) + TEMPLATE_ENV_DEFAULT, ("base_job_template",) + TEMPLATE_ENV_PINNED]
+ARGUMENT_ENV_PATHS = POOL_ENV_PATHS + [("job_variables", "env", "*"), ("pinned_job_variables", "env", "*")]
 
 
 def _limit(value):
@@ -291,6 +306,13 @@ class WorkPoolManager(PrefectManager):
         self.path = "/work_pools/%s" % quote(self.name, safe="")
         self.header = "work pool %s" % self.name
         self._worker_types = None
+
+    def result(self, changed, before=None, after=None, header=None, **values):
+        """The module result, the values of the template's env masked in the pool and the diff."""
+        before, after = masked_changes_pair(before, after, POOL_ENV_PATHS)
+        if "work_pool" in values:
+            values["work_pool"] = mask_secrets(values["work_pool"], POOL_ENV_PATHS)
+        return super(WorkPoolManager, self).result(changed, before, after, header, **values)
 
     # -- reading ---------------------------------------------------------------
     def read_pool(self):
@@ -532,7 +554,7 @@ def main():
         pinned_job_variables=dict(type="dict"),
         job_variables=dict(type="dict"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = MaskedArgsModule(argument_spec=argument_spec, supports_check_mode=True, masked_paths=ARGUMENT_ENV_PATHS)
     run_module(module, WorkPoolManager)
 
 

@@ -13,6 +13,7 @@ import socketserver
 import struct
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -84,6 +85,7 @@ class FakeEngine(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.requests = []
         self.exit_code = 3
         self.pending_polls = 0
+        self.stop = threading.Event()  # ends the endless output of /exec/e2/start
         super().__init__(path, Handler)
 
 
@@ -106,6 +108,20 @@ class Handler(BaseHTTPRequestHandler):
         if close:
             self.wfile.flush()
             self.close_connection = True
+
+    def _stream_forever(self):
+        """A command that prints a line every 20 ms and never ends (until the test stops it)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.docker.multiplexed-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            while not self.server.stop.wait(0.02):
+                self.wfile.write(frame(1, b"y\n"))
+                self.wfile.flush()
+        except OSError:  # the client went away
+            pass
 
     def _body(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -130,6 +146,10 @@ class Handler(BaseHTTPRequestHandler):
         self.server.requests.append(("POST", self.path, body))
         if self.path == "/containers/pg/exec":
             self._send(201, {"Id": "e1"})
+        elif self.path == "/containers/chatty/exec":
+            self._send(201, {"Id": "e2"})
+        elif self.path == "/exec/e2/start":
+            self._stream_forever()
         elif self.path == "/exec/e1/start":
             # Like the engine: no length, the raw multiplexed stream, then the connection closes.
             self._send(200, frame(1, b"out ") + frame(2, b"warn") + frame(1, b"put"),
@@ -146,6 +166,7 @@ def engine():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server, path
+    server.stop.set()
     server.shutdown()
     server.server_close()
     os.unlink(path)
@@ -189,3 +210,41 @@ def test_connection_errors_name_the_socket(tmp_path):
         DockerExecClient("unix://" + path).inspect_container("pg")
     assert path in str(err.value)
     assert err.value.status is None
+
+
+def test_a_command_that_keeps_printing_is_stopped_at_the_timeout(engine):
+    """The socket timeout never fires while output keeps coming: the client's timeout bounds the
+    whole run. (Bounded here: a client without that limit would read until the test stops the
+    stream.)"""
+    server, path = engine
+    client = DockerExecClient("unix://" + path, timeout=1)
+    outcome = {}
+
+    def call():
+        try:
+            outcome["result"] = client.exec_run("chatty", ["yes"])
+        except DockerExecError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=call, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(10)
+    still_running = worker.is_alive()
+    server.stop.set()
+    worker.join(5)
+    assert not still_running, "exec_run was still reading the output 10 s after a 1 s timeout"
+    assert "error" in outcome, "exec_run returned instead of failing: %r" % (outcome.get("result"),)
+    assert time.monotonic() - started < 5
+    assert "the command ran longer than 1 s" in str(outcome["error"])
+    assert "exec in container chatty" in str(outcome["error"]) and path in str(outcome["error"])
+    assert outcome["error"].overdue is True
+
+
+def test_a_total_timeout_does_not_cut_a_stream_that_ends_in_time(engine):
+    server, path = engine
+    client = DockerExecClient("unix://" + path, timeout=5)
+    assert client.exec_run("pg", ["true"]) == (3, b"out put", b"warn")
+    status, data = client.request("GET", "/containers/pg/json", total_timeout=5)
+    assert status == 200 and json.loads(data)["Id"] == "abc"
+    assert len(server.requests) == 4

@@ -12,8 +12,13 @@ import base64
 import io
 import json
 import os
+import socketserver
 import tarfile
+import tempfile
+import threading
 import time
+
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -88,6 +93,8 @@ def test_generated_dockerfile():
 class FakeEngine(object):
     """Records requests; answers like an engine whose registry holds ``present`` refs."""
 
+    timeout = 600  # as DockerExecClient: the build timeout
+
     def __init__(self, present=(), local=(), refuse=False, build_error=None):
         self.present, self.local, self.refuse, self.build_error = set(present), set(local), refuse, build_error
         self.calls = []
@@ -134,6 +141,7 @@ def test_builder_builds_and_pushes_a_missing_image(tmp_path):
     assert paths[0].startswith("/distribution/") and any(p.startswith("/build?") for p in paths)
     build_call = [c for c in engine.calls if c[1].startswith("/build?")][0]
     assert "dockerfile=.selfhosted-prefect.Dockerfile" in build_call[1]
+    assert build_call[2]["total_timeout"] == 600
     with tarfile.open(fileobj=io.BytesIO(build_call[2]["raw"])) as tar:
         assert sorted(tar.getnames()) == [".selfhosted-prefect.Dockerfile", "weather.py"]
     push_call = [c for c in engine.calls if "/push" in c[1]][0]
@@ -191,3 +199,97 @@ def test_deployment_fields_for_a_built_image(tmp_path):
         check_source(dict(source, image="reg:5000/flows/weather:1.0"))
     with pytest.raises(ValueError, match="does not apply to a local source"):
         check_source({"type": "local", "path": str(tmp_path), "build": {"path": str(tmp_path)}})
+
+
+# -- a build that never ends, from an engine on a unix socket ------------------------------
+class EndlessBuildEngine(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """No image exists; ``POST /build`` answers a chunked progress stream that never ends
+    (a line every 20 ms) until ``stop`` is set."""
+
+    daemon_threads = True
+
+    def __init__(self, path):
+        self.stop = threading.Event()
+        self.paths = []
+        super().__init__(path, EndlessBuildHandler)
+
+
+class EndlessBuildHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        pass
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        self.server.paths.append(self.path)
+        body = b'{"message": "No such image"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # pylint: disable=invalid-name
+        self.server.paths.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            step = 0
+            while not self.server.stop.wait(0.02):
+                step += 1
+                line = json.dumps({"stream": "Step %d: still working\n" % step}).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away
+            pass
+
+
+@pytest.fixture
+def endless_engine():
+    directory = tempfile.mkdtemp(prefix="fake-docker-")  # short path: unix socket paths are limited
+    path = os.path.join(directory, "docker.sock")
+    server = EndlessBuildEngine(path)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server, path
+    server.stop.set()
+    server.shutdown()
+    server.server_close()
+    os.unlink(path)
+    os.rmdir(directory)
+
+
+def test_a_build_that_keeps_reporting_progress_stops_at_the_build_timeout(tmp_path, endless_engine):
+    """The engine's progress lines keep the socket busy: source.build.timeout bounds the whole
+    build. (Bounded here: a builder without that limit would read until the test stops the stream.)"""
+    server, path = endless_engine
+    write(tmp_path, "weather.py", "print(1)\n")
+    made = ib.ImageBuilder("reg:5000/flows/weather", {"path": str(tmp_path), "base_image": "reg:5000/base:1",
+                                                      "push": False, "docker_host": "unix://" + path, "timeout": 1},
+                           "/opt/prefect/flows")
+    assert made.plan().changed
+    outcome = {}
+
+    def call():
+        try:
+            outcome["result"] = made.apply().result()
+        except ib.ImageBuildError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=call, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(10)
+    still_running = worker.is_alive()
+    server.stop.set()
+    worker.join(5)
+    assert not still_running, "the build was still being read 10 s after a 1 s build timeout"
+    assert "error" in outcome, "apply() returned instead of failing: %r" % (outcome.get("result"),)
+    assert time.monotonic() - started < 5
+    assert "building %s" % made.ref in str(outcome["error"])
+    assert "took longer than 1 s (source.build.timeout)" in str(outcome["error"])
+    assert any(p.startswith("/build?") for p in server.paths)
