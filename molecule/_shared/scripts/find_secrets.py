@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) selfhosted.prefect maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Search captured playbook output for every secret the collection generated.
