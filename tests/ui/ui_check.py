@@ -1,11 +1,13 @@
 """Open a tenant's Prefect UI in headless Chromium, log in with basic auth, and check
 that the page says it is connected to its API.
 
-Usage: python ui_check.py URL AUTH_STRING_FILE SCREENSHOT_PNG [EXPECTED_WORK_POOL]
+Usage: python ui_check.py URL AUTH_STRING_FILE SCREENSHOT_PNG [EXPECTED_WORK_POOL [EXPECTED_FLOW]]
 
 Exits 0 when the UI loaded, accepted the credentials and shows the dashboard with no
 "Can't connect to Server API" banner, and (when given) lists the expected work
-pool on its Work Pools page, which only data from the API can show; prints what it saw. Uses Debian's chromium
+pool on its Work Pools page, which only data from the API can show, and (when given)
+shows a Completed run of the expected flow on its Runs page (the screenshot is then of
+that page); prints what it saw. Uses Debian's chromium
 (/usr/bin/chromium) through Playwright: no browser download.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ CHROMIUM_ARGS = [
 def main() -> int:
     url, auth_file, shot = sys.argv[1:4]
     expected_pool = sys.argv[4] if len(sys.argv) > 4 else None
+    expected_flow = sys.argv[5] if len(sys.argv) > 5 else None
     with open(auth_file, encoding="utf-8") as fh:
         auth = fh.read().strip()
     with sync_playwright() as pw:
@@ -43,7 +46,15 @@ def main() -> int:
             page.goto(url.rstrip("/") + "/work-pools", wait_until="networkidle", timeout=60_000)
             page.wait_for_timeout(2000)
             pools = page.inner_text("body")
-        page.screenshot(path=shot, full_page=True)
+        runs = ""
+        if expected_flow:
+            page.goto(url.rstrip("/") + "/runs", wait_until="networkidle", timeout=60_000)
+            for _ in range(15):
+                page.wait_for_timeout(2000)
+                runs = page.inner_text("body")
+                if expected_flow in runs and "Completed" in runs:
+                    break
+        page.screenshot(path=shot, full_page=False)
         browser.close()
     problems = []
     if "Can't connect to Server API" in body:
@@ -55,6 +66,8 @@ def main() -> int:
         problems.append("no dashboard content")
     if expected_pool and expected_pool not in pools:
         problems.append("work pool %r not listed on the Work Pools page" % expected_pool)
+    if expected_flow and not (expected_flow in runs and "Completed" in runs):
+        problems.append("no Completed run of flow %r on the Runs page" % expected_flow)
     print("login page text:", " | ".join(login_text.split("\n")[:5]))
     print("after login:", " | ".join(line for line in body.split("\n")[:15] if line.strip()))
     print("screenshot:", shot)
