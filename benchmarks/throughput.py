@@ -185,7 +185,9 @@ async def measure(name, config, runs, timeout, api_url, auth):
     span = (max(ended) - min(created)).total_seconds() if ended else float("nan")
     return {
         "config": name, "replicas": config["replicas"], "limit": config["limit"], "env": config["env"],
-        "runs": runs, "completed": len(done), "failures": runs - len(done), "timed_out": timed_out,
+        "runs": runs, "completed": len(done),
+        "failures": sum(1 for r in final if r["state_type"] in FINAL - {"COMPLETED"}),
+        "not_final": runs - sum(1 for r in final if r["state_type"] in FINAL), "timed_out": timed_out,
         "runs_per_min": round(len(done) / span * 60, 1) if ended else 0.0,
         "p50_s": round(percentile(latency, 0.5), 1), "p95_s": round(percentile(latency, 0.95), 1),
         "cpu_s_per_run": round(cpu / runs, 2), "wall_s": round(wall, 1),
@@ -214,11 +216,11 @@ def main():
     deploy_workers({"replicas": 1, "limit": 4, "env": {}})
     base = next((r for r in results if r["config"] == "stock-1"), None)
     lines = [f"# throughput {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {args.runs} runs per config", "",
-             "| config | workers | limit | completed/min | failures | p50 s | p95 s | CPU s/run | vs stock |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| config | workers | limit | completed/min | failed | not final at timeout | p50 s | p95 s | CPU s/run | vs stock |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         ratio = (f"{r['runs_per_min'] / base['runs_per_min']:.2f}x" if base and base["runs_per_min"] else "n/a")
-        lines.append(f"| {r['config']} | {r['replicas']} | {r['limit']} | {r['runs_per_min']} | {r['failures']} "
+        lines.append(f"| {r['config']} | {r['replicas']} | {r['limit']} | {r['runs_per_min']} | {r['failures']} | {r['not_final']} "
                      f"| {r['p50_s']} | {r['p95_s']} | {r['cpu_s_per_run']} | {ratio} |")
     table = "\n".join(lines)
     print(table)
