@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -197,7 +196,7 @@ async def measure(name, config, runs, timeout, api_url, auth):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--configs", default="stock-1,tuned-1,tuned-3")
     parser.add_argument("--timeout", type=int, default=420,

@@ -49,7 +49,7 @@ def main() -> int:
         runs = ""
         if expected_flow:
             page.goto(url.rstrip("/") + "/runs", wait_until="networkidle", timeout=60_000)
-            for _ in range(15):
+            for _attempt in range(15):
                 page.wait_for_timeout(2000)
                 runs = page.inner_text("body")
                 if expected_flow in runs and "Completed" in runs:
