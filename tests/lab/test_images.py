@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import http.client
 import io
 import ipaddress
 import json
@@ -27,6 +28,7 @@ import random
 import re
 import secrets
 import shutil
+import socket
 import ssl
 import subprocess
 import tarfile
@@ -65,6 +67,7 @@ POSTGRES = _tags("postgres")[0]
 REGISTRY = _tags("registry")[0]
 DIND = _tags("dind")[0]
 SEAWEEDFS = _tags("seaweedfs")[0]
+HAPROXY = _tags("haproxy")[0]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -237,7 +240,7 @@ def lab():
     proc = docker("info", "--format", "{{json .ServerVersion}}", check=False)
     if proc.returncode != 0:
         pytest.fail(f"the Docker engine does not answer (run scripts/ensure-docker): {proc.stderr.strip()}")
-    missing = [t for t in (BASE, PREFECT, POSTGRES, REGISTRY, DIND, SEAWEEDFS)
+    missing = [t for t in (BASE, PREFECT, POSTGRES, REGISTRY, DIND, SEAWEEDFS, HAPROXY)
                if docker("image", "inspect", t, check=False).returncode != 0]
     if missing:
         pytest.fail(f"lab images missing (run lab/build): {', '.join(missing)}")
@@ -795,3 +798,92 @@ def test_prefect_server_start_answers_health(lab, prefect_server):
     status, body = http_get(f"{base}/admin/version", headers=basic_auth(user, password))
     assert status == 200 and "3.9.1" in body
     assert docker("exec", name, "cat", "/proc/1/comm").stdout.strip() == "tini"
+
+
+# --------------------------------------------------------------------------- haproxy
+
+# The shape of the server role's front door (roles/server/templates/front-door.cfg.j2):
+# TLS on the tenant's port, the backend found by name through Docker's DNS, health checks.
+HAPROXY_CFG = """\
+global
+    log stdout format raw local0 info
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+    default-server init-addr last,libc,none resolvers docker check inter 2s
+resolvers docker
+    nameserver dns 127.0.0.11:53
+frontend tenant
+    bind :8443 ssl crt /usr/local/etc/haproxy/front-door.pem alpn h2,http/1.1
+    default_backend tenant
+backend tenant
+    option httpchk GET /api/health
+    server api {backend}:4200
+"""
+
+
+def _tls_get(port, path, ca_file, headers=None):
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    return http_get(f"https://127.0.0.1:{port}{path}", headers=headers, context=ctx)
+
+
+def test_haproxy_terminates_tls_for_a_prefect_server(lab, prefect_server, tmp_path):
+    tls = _make_tls_pair(tmp_path)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(tls["ca"])
+    net, _subnet = lab.network("front")
+    docker("network", "connect", "--alias", "tenant-api", net, prefect_server["name"])
+    try:
+        # A host directory mounted read-only, files readable by the image's haproxy user
+        # (uid 99) alone, as the server role writes them.
+        conf = tmp_path / "haproxy"
+        conf.mkdir(mode=0o700)
+        (conf / "haproxy.cfg").write_text(HAPROXY_CFG.format(backend="tenant-api"))
+        (conf / "front-door.pem").write_bytes(tls["cert"] + tls["key"])
+        for path in (conf, conf / "haproxy.cfg", conf / "front-door.pem"):
+            os.chown(path, 99, 99)
+            path.chmod(0o700 if path.is_dir() else 0o600)
+        name = lab.run("haproxy", HAPROXY, options=["--network", net, "-p", "127.0.0.1::8443",
+                                                    "-v", f"{conf}:/usr/local/etc/haproxy:ro"])
+        port = host_port(name, 8443)
+        user, password = prefect_server["auth"].split(":", 1)
+        wait_for("haproxy /api/health over TLS", lambda: _tls_get(port, "/api/health", ca_file) == (200, "true"),
+                 timeout=60, logs_of=name)
+        status, body = _tls_get(port, "/api/admin/version", ca_file, headers=basic_auth(user, password))
+        assert status == 200 and "3.9.1" in body
+        assert _tls_get(port, "/api/admin/version", ca_file)[0] == 401
+        # plain HTTP on the TLS port gets no answer at all
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            http_get(f"http://127.0.0.1:{port}/api/health")
+        # a client that does not trust the CA is refused
+        with pytest.raises(urllib.error.URLError) as err:
+            http_get(f"https://127.0.0.1:{port}/api/health", context=ssl.create_default_context())
+        assert "CERTIFICATE_VERIFY_FAILED" in str(err.value)
+        # websocket upgrade (Prefect's events and logs streams) passes through
+        ctx = ssl.create_default_context(cafile=str(ca_file))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+                key = base64.b64encode(secrets.token_bytes(16)).decode()
+                auth = base64.b64encode(prefect_server["auth"].encode()).decode()
+                sock.sendall((f"GET /api/events/out HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                              f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                              "Sec-WebSocket-Protocol: prefect\r\n"
+                              f"Authorization: Basic {auth}\r\n\r\n").encode())
+                assert sock.recv(200).split(b"\r\n", 1)[0] == b"HTTP/1.1 101 Switching Protocols"
+        # the official image's user, entrypoint and binary path
+        assert docker("exec", name, "id", "-u").stdout.strip() == "99"
+        cmdline = docker("exec", name, "cat", "/proc/1/cmdline").stdout.split("\0")
+        assert cmdline[:4] == ["haproxy", "-W", "-db", "-f"], cmdline
+        assert "version 2.6." in lab.oneshot(HAPROXY, "haproxy", "-v").stdout
+        # SIGUSR2 reloads the configuration (the role's way to apply a change), the master stays
+        docker("kill", "--signal", "USR2", name)
+        wait_for("haproxy answers after a reload",
+                 lambda: _tls_get(port, "/api/health", ca_file) == (200, "true"), timeout=30, logs_of=name)
+        assert docker("inspect", "-f", "{{.State.Running}} {{.RestartCount}}", name).stdout.split() == ["true", "0"]
+    finally:
+        docker("network", "disconnect", "-f", net, prefect_server["name"], check=False)
