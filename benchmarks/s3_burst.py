@@ -6,7 +6,7 @@
 
 Usually started by the wrapper ``benchmarks/s3_burst``; by hand (one line):
 
-    python3 benchmarks/s3_burst.py --api-url http://172.31.217.10:4200/api --auth-password-file FILE --runs 100
+    python3 benchmarks/s3_burst.py --api-url https://172.31.217.10:4200/api --ca-file CA --auth-password-file FILE --runs 100
 
 It resolves ``--deployment`` (flow_name/deployment_name), creates ``--runs`` flow runs
 from 10 threads, then polls ``/flow_runs/filter`` until every run is final or
@@ -23,6 +23,7 @@ import base64
 import datetime
 import json
 import math
+import ssl
 import sys
 import time
 import urllib.error
@@ -43,8 +44,9 @@ def log(msg):
 
 
 class Api:
-    def __init__(self, api_url, user, password):
+    def __init__(self, api_url, user, password, ca_file=None):
         self.api_url = api_url.rstrip("/")
+        self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.auth = None
         if password is not None:
             self.auth = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
@@ -55,7 +57,7 @@ class Api:
         req.add_header("Content-Type", "application/json")
         if self.auth:
             req.add_header("Authorization", self.auth)
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # nosec - URL given by the operator
+        with urllib.request.urlopen(req, timeout=timeout, context=self.context) as resp:  # nosec - URL given by the operator
             return json.loads(resp.read() or b"null")
 
 
@@ -179,7 +181,8 @@ def report(args, runs, create_errors, first_create):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Many flow runs from S3 storage at once.")
-    parser.add_argument("--api-url", required=True, help="e.g. http://172.31.217.10:4200/api")
+    parser.add_argument("--api-url", required=True, help="e.g. https://172.31.217.10:4200/api")
+    parser.add_argument("--ca-file", help="CA of the server's TLS front door (server_tls)")
     parser.add_argument("--auth-user", default="admin")
     parser.add_argument("--auth-password-file", help="file holding the basic-auth password")
     parser.add_argument("--deployment", default="s3_demo/s3-demo", help="flow_name/deployment_name")
@@ -199,7 +202,7 @@ def main(argv=None):
         except OSError as exc:
             parser.error("cannot read --auth-password-file: %s" % exc.strerror)
     try:
-        api = Api(args.api_url, args.auth_user, password)
+        api = Api(args.api_url, args.auth_user, password, args.ca_file)
         path = "/deployments/name/%s/%s" % (urllib.parse.quote(flow_name, safe=""),
                                             urllib.parse.quote(deployment_name, safe=""))
         deployment_id = api.request("GET", path)["id"]
