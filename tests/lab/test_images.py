@@ -68,6 +68,7 @@ REGISTRY = _tags("registry")[0]
 DIND = _tags("dind")[0]
 SEAWEEDFS = _tags("seaweedfs")[0]
 HAPROXY = _tags("haproxy")[0]
+REDIS = _tags("redis")[0]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -240,7 +241,7 @@ def lab():
     proc = docker("info", "--format", "{{json .ServerVersion}}", check=False)
     if proc.returncode != 0:
         pytest.fail(f"the Docker engine does not answer (run scripts/ensure-docker): {proc.stderr.strip()}")
-    missing = [t for t in (BASE, PREFECT, POSTGRES, REGISTRY, DIND, SEAWEEDFS, HAPROXY)
+    missing = [t for t in (BASE, PREFECT, POSTGRES, REGISTRY, DIND, SEAWEEDFS, HAPROXY, REDIS)
                if docker("image", "inspect", t, check=False).returncode != 0]
     if missing:
         pytest.fail(f"lab images missing (run lab/build): {', '.join(missing)}")
@@ -887,3 +888,102 @@ def test_haproxy_terminates_tls_for_a_prefect_server(lab, prefect_server, tmp_pa
         assert docker("inspect", "-f", "{{.State.Running}} {{.RestartCount}}", name).stdout.split() == ["true", "0"]
     finally:
         docker("network", "disconnect", "-f", net, prefect_server["name"], check=False)
+
+
+# --------------------------------------------------------------------------- redis
+
+
+def _redis_cli(lab, net, host, *args, password=None):
+    """redis-cli in a client container on NET (another address than the server's)."""
+    opts = ["--network", net]
+    if password is not None:
+        opts += ["-e", f"REDISCLI_AUTH={password}"]  # not on the command line
+    return lab.oneshot(REDIS, "redis-cli", "-h", host, *args, options=opts, check=False)
+
+
+def _resp(port, *commands, timeout=5):
+    """Send commands over the published port (RESP arrays) and return the decoded replies."""
+    payload = b""
+    for cmd in commands:
+        payload += b"*%d\r\n" % len(cmd) + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in cmd)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        stream = sock.makefile("rb")
+        replies = []
+        for _cmd in commands:
+            line = stream.readline().rstrip(b"\r\n").decode()
+            kind, rest = line[:1], line[1:]
+            if kind == "$":
+                replies.append(None if rest == "-1" else stream.read(int(rest) + 2)[:-2].decode())
+            elif kind == ":":
+                replies.append(int(rest))
+            else:  # + simple string, - error
+                replies.append(line)
+        return replies
+
+
+def test_redis_default_listens_everywhere_without_protected_mode(lab):
+    net, _subnet = lab.network("redis")
+    name = lab.run("redis", REDIS, options=["--network", net])
+    wait_for("redis answers PING from another container",
+             lambda: _redis_cli(lab, net, name, "ping").stdout.strip() == "PONG", timeout=20, logs_of=name)
+    # no password, not loopback: served, as by the official image (protected mode off)
+    assert _redis_cli(lab, net, name, "config", "get", "protected-mode").stdout.split() == ["protected-mode", "no"]
+    proc = _redis_cli(lab, net, name, "set", "greeting", "hello")
+    assert proc.stdout.strip() == "OK", proc.stdout + proc.stderr
+    assert _redis_cli(lab, net, name, "get", "greeting").stdout.strip() == "hello"
+    # the official image's user, working dir and volume; the server itself is PID 1
+    status = docker("exec", name, "cat", "/proc/1/status").stdout
+    assert re.search(r"^Uid:\s+999\s+999\s+999\s+999$", status, re.M), status
+    assert re.search(r"^Gid:\s+999\s+999\s+999\s+999$", status, re.M), status
+    assert docker("exec", name, "cat", "/proc/1/comm").stdout.strip().startswith("redis-server")
+    info = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", REDIS).stdout)
+    assert info["WorkingDir"] == "/data" and "/data" in info["Volumes"], info
+    assert info["Entrypoint"] == ["docker-entrypoint.sh"] and info["Cmd"] == ["redis-server"], info
+    assert "6379/tcp" in info["ExposedPorts"], info
+    assert "v=7.0." in lab.oneshot(REDIS, "redis-server", "--version").stdout
+
+
+def test_redis_requirepass_and_appendonly_data_survives_a_restart(lab):
+    net, _subnet = lab.network("redis-auth")
+    vol = lab.volume("redisdata")
+    password = "r3dis-" + secrets.token_hex(6)
+    # options only: the entrypoint prepends redis-server, as upstream
+    name = lab.run("redis-auth", REDIS, "--requirepass", password, "--appendonly", "yes",
+                   options=["--network", net, "-p", "127.0.0.1::6379", "-v", f"{vol}:/data"])
+    port = host_port(name, 6379)
+    wait_for("redis answers on the published port",
+             lambda: _resp(port, ["AUTH", password], ["PING"]) == ["+OK", "+PONG"], timeout=20, logs_of=name)
+    # wrong or no password: refused, over the network and from the host
+    proc = _redis_cli(lab, net, name, "ping", password="wrong-" + secrets.token_hex(3))
+    assert "WRONGPASS" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert _resp(port, ["AUTH", "wrong"])[0].startswith("-WRONGPASS")
+    assert _resp(port, ["GET", "k"])[0].startswith("-NOAUTH")
+    assert _redis_cli(lab, net, name, "set", "k", "kept", password=password).stdout.strip() == "OK"
+    assert _resp(port, ["AUTH", password], ["GET", "k"]) == ["+OK", "kept"]
+    # the append-only files are in /data, owned by redis (999), private (umask 0077)
+    listing = docker("exec", name, "sh", "-c", "stat -c '%u %a %n' /data/appendonlydir /data/appendonlydir/*").stdout
+    assert ".aof" in listing, listing
+    assert all(line.split()[0] == "999" for line in listing.splitlines()), listing
+    assert listing.splitlines()[0].split()[1] == "700", listing
+    docker("restart", "-t", "10", name)
+    port = host_port(name, 6379)  # a restart may publish another host port
+    wait_for("redis answers after the restart",
+             lambda: _resp(port, ["AUTH", password], ["PING"]) == ["+OK", "+PONG"], timeout=20, logs_of=name)
+    assert _redis_cli(lab, net, name, "get", "k", password=password).stdout.strip() == "kept"
+    cmdline = docker("exec", name, "cat", "/proc/1/cmdline").stdout
+    assert cmdline.startswith("/usr/bin/redis-server"), cmdline
+
+
+def test_redis_conf_file_as_first_argument_decides_protected_mode(lab):
+    net, _subnet = lab.network("redis-conf")
+    conf = "port 6380\nprotected-mode yes\n"
+    name = lab.run("redis-conf", REDIS, "/usr/local/etc/redis/redis.conf",
+                   files={"/usr/local/etc/redis/redis.conf": conf}, options=["--network", net])
+    wait_for("redis answers on the configured port",
+             lambda: docker("exec", name, "redis-cli", "-p", "6380", "ping", check=False).stdout.strip() == "PONG",
+             timeout=20, logs_of=name)
+    # the file names protected-mode: it wins over the image's default, and a client
+    # from another address without a password is turned away
+    proc = _redis_cli(lab, net, name, "-p", "6380", "ping")
+    assert "DENIED" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
