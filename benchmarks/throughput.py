@@ -1,20 +1,26 @@
 # Copyright (c) selfhosted.prefect maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Flow-run throughput of process workers on the quickstart's stack (a benchmark, not a test).
+"""Flow-run throughput of process workers (a benchmark, not a test).
 
-After `scripts/quickstart`, from the collection root:
+From the collection root:
 
-    .venv/bin/python benchmarks/throughput.py [--runs 100] [--configs stock-1,tuned-1,tuned-3]
+    .venv/bin/python benchmarks/throughput.py [--runs 100] [--configs stock-1,defaults-1,defaults-3]
+        [--stack own|quickstart] [--keep]
 
-For each worker configuration it (re)deploys the benchmark's own pool `bench-pool`
-with the worker role (benchmarks/throughput/workers.yml; the quickstart's pools are
-not touched), creates N flow runs of a trivial flow (code in the shared flows
-directory) at once through the REST API, waits until every run is final, and prints:
-completed runs per minute (first run created -> last run ended), failures, p50/p95
-of scheduled -> ended per run, and CPU-seconds per run of the stack's containers
-(server, PostgreSQL, the bench workers; read from their cgroups, so other work on
-the machine is not counted). Configurations are measured in one invocation so their
-ratios compare like with like. Results are appended to benchmarks/results/.
+`--stack own` (the default) deploys a stack of the benchmark's own with the server role
+(throughput/inventory.yml, throughput/stack.yml: PostgreSQL and one server named
+bench-tp-*, API on 127.0.0.1:4290, networks on their own subnets) and removes it at the
+end; `--stack quickstart` measures the stack `scripts/quickstart` deployed.
+
+For each worker configuration it (re)deploys the benchmark's own pool `bench-pool` with
+the worker role (benchmarks/throughput/workers.yml; other pools are not touched),
+creates N flow runs of a trivial flow (code in the shared flows directory) at once
+through the REST API, waits until every run is final, and prints: completed runs per
+minute (first run created -> last run ended), failures, p50/p95 of scheduled -> ended
+per run, and CPU-seconds per run of the server, PostgreSQL and the bench workers (their
+flow runs included), read from their cgroups (other work on the machine is not
+counted). Configurations are measured in one invocation so their ratios compare like
+with like. Results are appended to benchmarks/results/throughput-<date>.md.
 """
 
 from __future__ import annotations
@@ -34,14 +40,40 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOWS_DIR = "/srv/prefect/flows/bench"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
-# Worker settings under test. "stock": the worker role with Prefect's own defaults
-# (no --limit, query every 10 s, prefetch 10 s). "tuned": the defaults this
-# collection ships (worker_limit 4, queries every 5 s).
+# Worker settings under test; a key left out takes the worker role's shipped default
+# (roles/worker/defaults/main.yml). "limit": 0 is no --limit (the role's argument spec
+# refuses null); "command": "" is Prefect's own flow-run command (the workspace
+# supervisor, then the engine); the role ships `python -m prefect.engine`.
 CONFIGS = {
-    "stock-1": {"replicas": 1, "limit": None, "env": {}},
-    "tuned-1": {"replicas": 1, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}},
-    "tuned-3": {"replicas": 3, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}},
+    # Prefect's defaults: no --limit, queries every 10 s, Prefect's flow-run command.
+    "stock-1": {"replicas": 1, "limit": 0, "env": {}, "command": ""},
+    # What the collection ships (worker_limit, worker_process_command, ...).
+    "defaults-1": {"replicas": 1},
+    "defaults-3": {"replicas": 3},
+    # The shipped settings but Prefect's flow-run command: the command's share.
+    "stockcmd-3": {"replicas": 3, "command": ""},
+    # The shipped settings, querying every 5 s instead of Prefect's 10 s.
+    "defaults-3-q5": {"replicas": 3, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}},
+    # Earlier configurations (results/throughput-2026-12-02.md), Prefect's command.
+    "tuned-1": {"replicas": 1, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
+    "tuned-3": {"replicas": 3, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
 }
+ROLE_DEFAULTS = os.path.join(ROOT, "roles", "worker", "defaults", "main.yml")
+
+STACKS = {
+    "own": {"inventory": "benchmarks/throughput/inventory.yml", "server": "bench-tp-server-default",
+            "postgres": "bench-tp-postgres", "worker_prefix": "bench-tp-worker-bench-pool-",
+            "api_url": "http://127.0.0.1:4290/api",
+            "auth_file": "~/.selfhosted-prefect/bench-throughput/tenant-default-auth-password"},
+    "quickstart": {"inventory": "inventories/single-host", "server": "prefect-server-default",
+                   "postgres": "prefect-postgres", "worker_prefix": "prefect-worker-bench-pool-",
+                   "api_url": "http://localhost:4200/api",
+                   "auth_file": "~/.selfhosted-prefect/localhost/tenant-default-auth-password"},
+}
+# What --stack own creates besides containers (removed at the end unless --keep).
+OWN_NETWORKS = ("bench-tp-default", "bench-tp-db-default")
+OWN_VOLUMES = ("bench-tp-postgres-data",)
+OWN_DIRS = ("/etc/selfhosted-prefect/bench-tp", "~/.selfhosted-prefect/bench-throughput")
 
 FLOW_CODE = '''from prefect import flow
 
@@ -56,52 +88,106 @@ def parse_time(value):
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def cpu_seconds(names):
-    """Sum of cpuacct usage (cgroup v1 or v2) of the named running containers, in seconds."""
-    total = 0.0
-    for name in names:
-        cid = subprocess.run(["docker", "inspect", "--format", "{{.Id}}", name],
-                             capture_output=True, text=True, check=False).stdout.strip()
-        if not cid:
-            continue
-        for path, scale, key in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9, None),
-                                 (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6, "usage_usec")):
-            if os.path.exists(path):
-                with open(path, encoding="ascii") as fh:
-                    text = fh.read()
-                if key:
-                    text = dict(line.split() for line in text.splitlines())[key]
-                total += int(text) / scale
-                break
-    return total
+def docker(*args, check=False):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
 
 
-def oom_kills():
+def cgroup_cpu(name):
+    """cpuacct usage (cgroup v1 or v2) of one running container in seconds, None when not running."""
+    cid = docker("inspect", "--format", "{{.Id}}", name)
+    if not cid:
+        return None
+    for path, scale, key in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9, None),
+                             (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6, "usage_usec")):
+        if os.path.exists(path):
+            with open(path, encoding="ascii") as fh:
+                text = fh.read()
+            if key:
+                text = dict(line.split() for line in text.splitlines())[key]
+            return int(text) / scale
+    return None
+
+
+class CpuMeter:
+    """CPU-seconds of containers by group, sampled while a burst runs: a container that
+    restarts (an out-of-memory kill) gets a new cgroup whose counter starts at 0, so
+    every sample adds what each counter grew since the one before."""
+
+    def __init__(self, groups):
+        self.groups = groups  # {group: [container names]}
+        self.last = {n: cgroup_cpu(n) for names in groups.values() for n in names}
+        self.total = {g: 0.0 for g in groups}
+
+    def sample(self):
+        for group, names in self.groups.items():
+            for name in names:
+                now, before = cgroup_cpu(name), self.last.get(name)
+                if now is None:
+                    continue
+                self.total[group] += now - before if before is not None and now >= before else now
+                self.last[name] = now
+
+
+def oom_kills(prefix):
     """Restarts of the bench workers and whether the last one was an out-of-memory kill."""
-    out = subprocess.run(["docker", "ps", "-a", "--filter", "name=prefect-worker-bench-pool-", "--format", "{{.Names}}"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = docker("ps", "-a", "--filter", f"name={prefix}", "--format", "{{.Names}}").split()
     found = {}
     for name in out:
-        info = subprocess.run(["docker", "inspect", "--format", "{{.RestartCount}} {{.State.OOMKilled}}", name],
-                              capture_output=True, text=True, check=False).stdout.split()
+        info = docker("inspect", "--format", "{{.RestartCount}} {{.State.OOMKilled}}", name).split()
         if info:
             found[name] = {"restarts": int(info[0]), "oom_killed": info[1] == "true"}
     return found
 
 
-def stack_containers():
-    out = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=True).stdout
-    return [n for n in out.split() if n in ("prefect-server-default", "prefect-postgres")
-            or n.startswith("prefect-worker-bench-pool-")]
-
-
-def deploy_workers(config):
-    extra = {"bench_replicas": config["replicas"], "bench_limit": config["limit"], "bench_env": config["env"]}
-    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "inventories/single-host",
-           "benchmarks/throughput/workers.yml", "-e", json.dumps(extra)]
+def playbook(stack, path, extra=None):
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", stack["inventory"], path]
+    if extra is not None:
+        cmd += ["-e", json.dumps(extra)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        sys.exit("worker role failed:\n" + proc.stdout[-3000:] + proc.stderr[-2000:])
+        sys.exit(f"{path} failed:\n" + proc.stdout[-3000:] + proc.stderr[-2000:])
+
+
+def deploy_workers(stack, config):
+    extra = {"bench_replicas": config["replicas"]}
+    for key in ("limit", "env", "command"):
+        if key in config:
+            extra["bench_" + key] = config[key]
+    playbook(stack, "benchmarks/throughput/workers.yml", extra)
+
+
+def role_defaults():
+    """The worker role's shipped values the configurations may leave out (a flat read of
+    defaults/main.yml: no YAML library in this script's requirements)."""
+    found = {}
+    with open(ROLE_DEFAULTS, encoding="utf-8") as fh:
+        for line in fh:
+            for key in ("worker_limit", "worker_process_command", "worker_env"):
+                if line.startswith(key + ":"):
+                    found[key] = line.split(":", 1)[1].strip()
+    return found
+
+
+def own_stack_up(subnets):
+    """The --stack own server and PostgreSQL, with networks on the given subnets made
+    first (the server role then finds them), so they never take a subnet someone else's
+    scenario expects."""
+    for name, subnet, internal in ((OWN_NETWORKS[0], subnets[0], []), (OWN_NETWORKS[1], subnets[1], ["--internal"])):
+        if not docker("network", "ls", "-q", "--filter", f"name=^{name}$"):
+            docker("network", "create", *internal, "--subnet", subnet, name, check=True)
+    playbook(STACKS["own"], "benchmarks/throughput/stack.yml")
+
+
+def own_stack_down():
+    names = docker("ps", "-a", "--filter", "name=^bench-tp-", "--format", "{{.Names}}").split()
+    if names:
+        docker("rm", "-f", *names)
+    for name in OWN_NETWORKS:
+        docker("network", "rm", name)
+    for name in OWN_VOLUMES:
+        docker("volume", "rm", name)
+    for path in OWN_DIRS:
+        subprocess.run(["rm", "-rf", os.path.expanduser(path)], check=False)
 
 
 async def ensure_deployment(client):
@@ -130,7 +216,7 @@ async def wait_ready(client, replicas, timeout=180):
     sys.exit(f"fewer than {replicas} bench-pool workers online after {timeout} s")
 
 
-async def burst(client, deployment_id, runs, timeout):
+async def burst(client, deployment_id, runs, timeout, meter):
     sem = asyncio.Semaphore(10)
 
     async def create(i):
@@ -142,6 +228,7 @@ async def burst(client, deployment_id, runs, timeout):
     deadline = time.monotonic() + timeout
     final = []
     while time.monotonic() < deadline:
+        meter.sample()
         resp = await client.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": ids}}, "limit": 200})
         final = resp.raise_for_status().json()
         if all(r["state_type"] in FINAL for r in final) and len(final) == runs:
@@ -159,9 +246,24 @@ def percentile(values, q):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-async def measure(name, config, runs, timeout, api_url, auth):
-    deploy_workers(config)
-    async with httpx.AsyncClient(base_url=api_url, auth=auth, timeout=60) as client:
+def load():
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def settings_of(config, defaults):
+    """What a configuration runs with, the role's defaults filled in, for the table."""
+    limit = config["limit"] if "limit" in config else defaults.get("worker_limit")
+    command = config["command"] if "command" in config else defaults.get("worker_process_command")
+    env = config["env"] if "env" in config else defaults.get("worker_env")
+    return {"limit": "none" if limit in (None, "null", 0, "0") else int(limit),
+            "command": command if command not in (None, "null", "") else "Prefect's (workspace supervisor)",
+            "query_s": (env or {}).get("PREFECT_WORKER_QUERY_SECONDS", "10") if isinstance(env, dict) else "10"}
+
+
+async def measure(stack, name, config, runs, timeout, auth):
+    deploy_workers(stack, config)
+    async with httpx.AsyncClient(base_url=stack["api_url"], auth=auth, timeout=60) as client:
         deployment_id = await ensure_deployment(client)
         # Runs of an earlier burst (e.g. stuck Pending after a worker died) would be
         # picked up or counted: delete every run of the deployment first.
@@ -170,63 +272,94 @@ async def measure(name, config, runs, timeout, api_url, auth):
         for run in old:
             await client.delete(f"/flow_runs/{run['id']}")
         await wait_ready(client, config["replicas"])
-        containers = stack_containers()
-        cpu0 = cpu_seconds(containers)
+        workers = docker("ps", "--filter", f"name=^{stack['worker_prefix']}", "--format", "{{.Names}}").split()
+        meter = CpuMeter({"workers": workers, "server": [stack["server"]], "postgres": [stack["postgres"]]})
+        load_before = load()
         started = time.monotonic()
-        final, timed_out = await burst(client, deployment_id, runs, timeout)
+        final, timed_out = await burst(client, deployment_id, runs, timeout, meter)
         wall = time.monotonic() - started
-        cpu = cpu_seconds(containers) - cpu0
+        meter.sample()
     done = [r for r in final if r["state_type"] == "COMPLETED"]
     created = [parse_time(r["created"]) for r in final]
     ended = [parse_time(r["end_time"]) for r in done if r["end_time"]]
     latency = [(parse_time(r["end_time"]) - parse_time(r["expected_start_time"])).total_seconds()
                for r in done if r["end_time"] and r["expected_start_time"]]
     span = (max(ended) - min(created)).total_seconds() if ended else float("nan")
+    per_run = {g: round(v / max(len(done), 1), 2) for g, v in meter.total.items()}
     return {
-        "config": name, "replicas": config["replicas"], "limit": config["limit"], "env": config["env"],
-        "runs": runs, "completed": len(done),
+        "config": name, "replicas": config["replicas"], **settings_of(config, role_defaults()),
+        "env": config.get("env"), "runs": runs, "completed": len(done),
         "failures": sum(1 for r in final if r["state_type"] in FINAL - {"COMPLETED"}),
         "not_final": runs - sum(1 for r in final if r["state_type"] in FINAL), "timed_out": timed_out,
         "runs_per_min": round(len(done) / span * 60, 1) if ended else 0.0,
         "p50_s": round(percentile(latency, 0.5), 1), "p95_s": round(percentile(latency, 0.95), 1),
-        "cpu_s_per_run": round(cpu / runs, 2), "wall_s": round(wall, 1),
+        "cpu_s_per_completed_run": {**per_run, "total": round(sum(meter.total.values()) / max(len(done), 1), 2)},
+        "cpu_s_total": {g: round(v, 1) for g, v in meter.total.items()},
+        "wall_s": round(wall, 1), "load_before": load_before, "load_after": load(),
         "states": {s: sum(1 for r in final if r["state_name"] == s) for s in sorted({r["state_name"] for r in final})},
-        "worker_oom_kills": oom_kills(),
+        "worker_oom_kills": oom_kills(stack["worker_prefix"]),
     }
+
+
+def table(results, runs, note):
+    base = next((r for r in results if r["config"] == "stock-1"), None)
+    lines = [f"# throughput {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {runs} runs per config",
+             "", note, "",
+             "| config | workers | limit | query s | flow-run command | completed/min | failed | not final | p50 s | p95 s "
+             "| CPU s/run workers | server | PostgreSQL | total | vs stock-1 | load before-after |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        ratio = (f"{r['runs_per_min'] / base['runs_per_min']:.2f}x" if base and base["runs_per_min"] else "n/a")
+        cpu = r["cpu_s_per_completed_run"]
+        lines.append(f"| {r['config']} | {r['replicas']} | {r['limit']} | {r['query_s']} | {r['command']} "
+                     f"| {r['runs_per_min']} | {r['failures']} | {r['not_final']} | {r['p50_s']} | {r['p95_s']} "
+                     f"| {cpu['workers']} | {cpu['server']} | {cpu['postgres']} | {cpu['total']} | {ratio} "
+                     f"| {r['load_before']} - {r['load_after']} |")
+    return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--configs", default="stock-1,tuned-1,tuned-3")
+    parser.add_argument("--configs", default="stock-1,defaults-1,defaults-3",
+                        help="comma-separated, measured in this order; one of: " + ", ".join(CONFIGS))
     parser.add_argument("--timeout", type=int, default=420,
-                        help="seconds to wait for one burst; runs not final by then count as failures")
-    parser.add_argument("--api-url", default="http://localhost:4200/api")
-    parser.add_argument("--auth-file", default=os.path.expanduser("~/.selfhosted-prefect/localhost/tenant-default-auth-password"))
+                        help="seconds to wait for one burst; runs not final by then are counted as not final")
+    parser.add_argument("--stack", choices=sorted(STACKS), default="own")
+    parser.add_argument("--subnets", default="172.31.230.0/24,172.31.231.0/24",
+                        help="--stack own: subnets of its server network and its database network")
+    parser.add_argument("--keep", action="store_true", help="--stack own: leave the stack running")
+    parser.add_argument("--note", default="", help="added to the result file (conditions, what else ran)")
+    parser.add_argument("--suffix", default="", help="result file throughput-<date>-<suffix>.md instead of throughput-<date>.md")
     args = parser.parse_args()
-    with open(args.auth_file, encoding="utf-8") as fh:
-        auth = ("admin", fh.read().strip())
+    stack = STACKS[args.stack]
+    unknown = [n for n in args.configs.split(",") if n not in CONFIGS]
+    if unknown:
+        sys.exit(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
     results = []
-    for name in args.configs.split(","):
-        result = asyncio.run(measure(name, CONFIGS[name], args.runs, args.timeout, args.api_url, auth))
-        results.append(result)
-        print(json.dumps(result), flush=True)
-    # Leave one idle bench worker at the shipped settings.
-    deploy_workers({"replicas": 1, "limit": 4, "env": {}})
-    base = next((r for r in results if r["config"] == "stock-1"), None)
-    lines = [f"# throughput {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {args.runs} runs per config", "",
-             "| config | workers | limit | completed/min | failed | not final at timeout | p50 s | p95 s | CPU s/run | vs stock |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in results:
-        ratio = (f"{r['runs_per_min'] / base['runs_per_min']:.2f}x" if base and base["runs_per_min"] else "n/a")
-        lines.append(f"| {r['config']} | {r['replicas']} | {r['limit']} | {r['runs_per_min']} | {r['failures']} | {r['not_final']} "
-                     f"| {r['p50_s']} | {r['p95_s']} | {r['cpu_s_per_run']} | {ratio} |")
-    table = "\n".join(lines)
-    print(table)
+    try:
+        if args.stack == "own":
+            own_stack_up(args.subnets.split(","))
+        with open(os.path.expanduser(stack["auth_file"]), encoding="utf-8") as fh:
+            auth = ("admin", fh.read().strip())
+        for name in args.configs.split(","):
+            result = asyncio.run(measure(stack, name, CONFIGS[name], args.runs, args.timeout, auth))
+            results.append(result)
+            print(json.dumps(result), flush=True)
+        if args.stack == "quickstart":
+            # Leave one idle bench worker at the shipped settings.
+            deploy_workers(stack, {"replicas": 1})
+    finally:
+        if args.stack == "own" and not args.keep:
+            own_stack_down()
+    if not results:
+        return
+    text = table(results, args.runs, args.note or f"Stack: {args.stack}.")
+    print(text)
     os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
-    out = os.path.join(ROOT, "benchmarks", "results", f"throughput-{dt.date.today()}.md")
+    out = os.path.join(ROOT, "benchmarks", "results", f"throughput-{dt.date.today()}{'-' + args.suffix if args.suffix else ''}.md")
     with open(out, "a", encoding="utf-8") as fh:
-        fh.write(table + "\n\n```\n" + "\n".join(json.dumps(r) for r in results) + "\n```\n\n")
+        fh.write(text + "\n\n```\n" + "\n".join(json.dumps(r) for r in results) + "\n```\n\n")
     print("written to", out)
 
 
