@@ -287,7 +287,7 @@ def measure(args, label, tenant, port, replicas, endpoint):
     api = [f"{PREFIX}server-{tenant}-{i}" for i in range(1, replicas + 1)] if tenant == HA else [f"{PREFIX}server-{tenant}"]
     # Warm-up (not counted) until HAProxy sends to every replica (a new one is UP
     # after two passed health checks).
-    for _ in range(12):
+    for _attempt in range(12):
         t0 = time.time()
         run_wrk(args, port, endpoint, args.warmup)
         seen = balance(t0, time.time() + 1, tenant)[0]
@@ -370,10 +370,10 @@ def tables(rows, args):
             ones.setdefault(r["endpoint"], []).append(r["rps"])
     base = {k: sum(v) / len(v) for k, v in ones.items()}
     lines = [("| target | replicas | endpoint | requests/s | vs ha x1 (mean of its runs) | p50 ms | p95 ms | p99 ms | errors "
-             "| CPU-s API | CPU-s services | CPU-s postgres | CPU-s redis | CPU-s front door | CPU-s other tenant "
-             "| CPU-s client (wrk) | CPU-s machine busy | CPU-s not ours | server ms CPU/request | load before -> after |"),
+              "| CPU-s API | CPU-s services | CPU-s postgres | CPU-s redis | CPU-s front door | CPU-s other tenant "
+              "| CPU-s client (wrk) | CPU-s machine busy | CPU-s not ours | server ms CPU/request | load before -> after |"),
              ("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: | ---: | ---: | ---: | --- |")]
+              "| ---: | ---: | ---: | ---: | --- |")]
     for r in rows:
         ratio = f"{r['rps'] / base[r['endpoint']]:.2f}x" if base.get(r["endpoint"]) else "n/a"
         lines.append(
@@ -472,9 +472,9 @@ def main():
     print(table)
     head = [f"# ha_requests {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores", "",
             (f"wrk: {args.threads} thread, {args.connections} keep-alive connections, {args.duration} s per "
-            f"measurement after a {args.warmup} s warm-up; HTTPS through the front door (server_tls: true) for every row; "
-            f"`filter` = POST /api/flow_runs/filter {json.dumps(FILTER_BODY)}, `health` = GET /api/health; "
-            f"{args.runs} flow runs seeded per tenant."), "",
+             f"measurement after a {args.warmup} s warm-up; HTTPS through the front door (server_tls: true) for every row; "
+             f"`filter` = POST /api/flow_runs/filter {json.dumps(FILTER_BODY)}, `health` = GET /api/health; "
+             f"{args.runs} flow runs seeded per tenant."), "",
             f"- uptime before: `{uptime0}`", f"- uptime after: `{uptime1}`",
             f"- playbook runs: {', '.join(f'{k} {v} s' for k, v in deploys)}",
             f"- total time: {time.monotonic() - started:.0f} s"] + [f"- {n}" for n in notes]
