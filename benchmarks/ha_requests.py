@@ -43,6 +43,8 @@ import time
 
 import httpx
 
+from cgroup import container_cpu_seconds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.join(ROOT, "benchmarks", "ha_requests")
 WORK = "/tmp/habench"
@@ -173,17 +175,9 @@ def container_ids(names):
 
 
 def cgroup_cpu(cid):
-    """CPU-seconds a container used so far (cgroup v1 cpuacct or v2 cpu.stat)."""
-    for path, scale, key in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9, None),
-                             (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6, "usage_usec"),
-                             (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6, "usage_usec")):
-        if os.path.exists(path):
-            with open(path, encoding="ascii") as fh:
-                text = fh.read()
-            if key:
-                text = dict(line.split() for line in text.splitlines())[key]
-            return int(text) / scale
-    return float("nan")
+    """CPU-seconds a container used so far (NaN when its cgroup is not found)."""
+    used = container_cpu_seconds(cid)
+    return float("nan") if used is None else used
 
 
 def machine_busy():

@@ -36,6 +36,8 @@ import time
 
 import httpx
 
+from cgroup import container_cpu_seconds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOWS_DIR = "/srv/prefect/flows/bench"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -93,19 +95,9 @@ def docker(*args, check=False):
 
 
 def cgroup_cpu(name):
-    """cpuacct usage (cgroup v1 or v2) of one running container in seconds, None when not running."""
+    """CPU-seconds one running container used so far, None when not running."""
     cid = docker("inspect", "--format", "{{.Id}}", name)
-    if not cid:
-        return None
-    for path, scale, key in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9, None),
-                             (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6, "usage_usec")):
-        if os.path.exists(path):
-            with open(path, encoding="ascii") as fh:
-                text = fh.read()
-            if key:
-                text = dict(line.split() for line in text.splitlines())[key]
-            return int(text) / scale
-    return None
+    return container_cpu_seconds(cid) if cid else None
 
 
 class CpuMeter:
