@@ -372,6 +372,23 @@ options:
       - Whether the server refuses runs whose parameters do not fit the schema. Not managed when not
         set; new deployments enforce it.
     type: bool
+  crash_retries:
+    description:
+      - How many times a run of this deployment that ended V(Crashed) after it had started (its process,
+        container, worker, machine or Docker engine died, or its heartbeats stopped) is scheduled again.
+        The same flow run goes back to V(Scheduled) (named V(AwaitingRetry), as the UI's retry does) with
+        the same parameters, and the next free worker of the pool runs it; its run count tells the attempts.
+      - Prefect retries only runs that fail in their code (the flow's C(retries)); a crashed run is never
+        retried by Prefect itself. The module therefore keeps an automation on the server named
+        C(Retry crashed runs of <flow>/<deployment>) beside the deployment; V(0) removes it, and
+        O(state=absent) removes it with the deployment. Not managed when not set.
+      - A run that crashed before it ever ran (its infrastructure could not be made, for example an image
+        that cannot be pulled) is not retried: its run count stays 0, and retrying would loop for as long
+        as the cause lasts.
+      - Choose it per deployment: a retried run executes its code again from the start, so use it for
+        flows that can run twice (idempotent writes).
+      - Automations run in the server's triggers service (on by default).
+    type: int
   state:
     description:
       - V(present) creates or updates the deployment, V(absent) deletes it (with its schedules and
@@ -456,6 +473,16 @@ EXAMPLES = r"""
         path: /srv/flows/weather
         base_image: registry.lab.internal:5000/flows/base:3.9.1
     work_pool_name: docker-pool
+
+- name: A deployment whose crashed runs (worker or machine died under them) are run again, twice at most
+  selfhosted.prefect.deployment:
+    name: nightly-load
+    entrypoint: load.py:load
+    source:
+      type: local
+      path: /srv/prefect/flows
+    work_pool_name: process-pool
+    crash_retries: 2
 
 - name: Remove a deployment
   selfhosted.prefect.deployment:
@@ -576,6 +603,13 @@ flow_name:
   returned: always
   type: str
   sample: weather
+crash_retry_automation:
+  description:
+    - The automation that retries the deployment's crashed runs (see O(crash_retries)), as the server holds
+      it after the run (predicted in check mode); empty when there is none.
+  returned: when O(crash_retries) is set
+  type: dict
+  sample: {"name": "Retry crashed runs of weather/nightly", "enabled": true}
 introspection:
   description: Where the flow's name and parameter schema came from.
   returned: always
@@ -603,6 +637,7 @@ from urllib.parse import quote
 
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.selfhosted.prefect.plugins.module_utils.automation import AutomationManager
 from ansible_collections.selfhosted.prefect.plugins.module_utils.deployment_fields import (
     actual_deployment_fields,
     check_source,
@@ -651,6 +686,45 @@ def masked_env_pair(before, after):
     return masked_changes_pair(before, after, ENV_PATHS)
 
 
+CRASH_RETRIES_MAX = 10
+
+
+def crash_retry_params(flow_name, name, deployment_id, retries):
+    """The options (as the automation module takes them) of the automation that schedules again a
+    run of the deployment that crashed after it started (run count 1..retries); absent for 0."""
+    params = dict(name="Retry crashed runs of %s/%s" % (flow_name, name), state="absent", enabled=True,
+                  description=None, tags=None, trigger=None, actions=None, actions_on_trigger=None,
+                  actions_on_resolve=None)
+    if not retries:
+        return params
+    params.update(
+        state="present",
+        description="Managed by selfhosted.prefect.deployment (crash_retries: %d): a run of %s/%s that ends"
+                    " Crashed after it started is scheduled again, at most %d time(s)."
+                    % (retries, flow_name, name, retries),
+        trigger=dict(
+            type="event", posture="Reactive", expect=["prefect.flow-run.Crashed"],
+            # The run count is the number of times the run entered Running: 0 for a run that
+            # never started, which is not retried (it would loop while its cause lasts).
+            match={"prefect.resource.id": "prefect.flow-run.*",
+                   "prefect.run-count": [str(n) for n in range(1, retries + 1)]},
+            match_related={"prefect.resource.id": "prefect.deployment.%s" % deployment_id,
+                           "prefect.resource.role": "deployment"},
+            for_each=["prefect.resource.id"], threshold=1, within=0),
+        actions=[dict(type="change-flow-run-state", state="SCHEDULED", name="AwaitingRetry",
+                      message="Crashed after it started; scheduled again (crash_retries: %d)." % retries)],
+    )
+    return params
+
+
+def crash_retries_of(automation):
+    """How many retries an existing crash-retry automation grants (0 when there is none)."""
+    if not automation:
+        return 0
+    counts = ((automation.get("trigger") or {}).get("match") or {}).get("prefect.run-count") or []
+    return len(counts) if isinstance(counts, list) else 1
+
+
 class DeploymentManager(PrefectManager):
     """A deployment of a flow. The input is checked and the flow read (``flow_reader.py``) when the
     manager is made, before the server is asked anything."""
@@ -665,6 +739,9 @@ class DeploymentManager(PrefectManager):
                 if missing:
                     self.fail("state=present needs %s" % ", ".join(missing))
                 check_source(p["source"])
+            if p.get("crash_retries") is not None and not 0 <= p["crash_retries"] <= CRASH_RETRIES_MAX:
+                raise ValueError("crash_retries must be between 0 and %d, got %d"
+                                 % (CRASH_RETRIES_MAX, p["crash_retries"]))
             self.schedules = desired_schedules(p.get("schedules"))
             self.flow_name, self.schema = self.read_flow()
         except (ValueError, FlowReadError) as exc:
@@ -705,12 +782,28 @@ class DeploymentManager(PrefectManager):
         return dict(deployment=deployment, flow_name=self.flow_name,
                     introspection=self.reader.info if self.reader else {"source": "given"})
 
+    def crash_retry(self, deployment_id, retries, apply):
+        """(changed, retries the server's automation grants now, automation after) for the automation
+        of O(crash_retries); it is written only when ``apply`` and not in check mode."""
+        params = crash_retry_params(self.flow_name, self.name, deployment_id, retries)
+        manager = AutomationManager(self.module, self.client, params=params)
+        manager.check_mode = self.check_mode or not apply
+        current = manager.find()
+        if retries and deployment_id is None:
+            # A deployment yet to be made (check mode): its automation would be made with it.
+            return True, crash_retries_of(current), {"name": params["name"], "enabled": True}
+        result = manager.present() if retries else manager.absent()
+        self._warnings.extend(manager._warnings)  # pylint: disable=protected-access
+        return result["changed"], crash_retries_of(current), result.get("automation") or {}
+
     def absent(self):
         existing = self.client.get_or_none(self.path)
+        # The automation that retries its crashed runs goes with the deployment.
+        retry_changed = self.crash_retry(None, 0, apply=True)[0]
         if existing and not self.check_mode:
             self.client.delete_if_exists("/deployments/%s" % existing["id"])
-        return self.result(existing is not None, deployment_view(existing) if existing else {}, {}, self.header,
-                           **self.values({}))
+        return self.result(existing is not None or retry_changed, deployment_view(existing) if existing else {}, {},
+                           self.header, **self.values({}))
 
     def present(self):
         p = self.params
@@ -745,6 +838,15 @@ class DeploymentManager(PrefectManager):
             if plan is not None:
                 after["schedules"] = planned_schedule_view(plan)
         values = {}
+        retries = p["crash_retries"]
+        retry_changed = False
+        if retries is not None:
+            retry_changed, retries_before, values["crash_retry_automation"] = self.crash_retry(
+                existing["id"] if existing else None, retries, apply=False)
+            if existing is not None:
+                before["crash_retries"] = retries_before
+            after["crash_retries"] = retries
+            changed = changed or retry_changed
         if sync is not None:
             changed = changed or sync.changed
             before["s3_objects"], after["s3_objects"] = sync.diff_objects()
@@ -763,6 +865,8 @@ class DeploymentManager(PrefectManager):
             else:
                 self.update(existing["id"], changes, plan, desired)
             final = self.client.get_or_none(self.path)
+            if retry_changed:
+                values["crash_retry_automation"] = self.crash_retry(final["id"], retries, apply=True)[2]
         if builder is not None:
             values["image"] = builder.result()
         values.update(self.values(result_view(final, self.flow_name, self.name, desired, self.schedules)))
@@ -920,6 +1024,7 @@ def main():
         paused=dict(type="bool"),
         concurrency_limit=dict(type="int"),
         enforce_parameter_schema=dict(type="bool"),
+        crash_retries=dict(type="int"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = MaskedArgsModule(argument_spec=argument_spec, supports_check_mode=True, masked_paths=ENV_PATHS)

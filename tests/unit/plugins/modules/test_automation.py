@@ -22,12 +22,13 @@ from ansible_collections.selfhosted.prefect.plugins.module_utils.prefect_client 
     extract_detail,
 )
 from ansible_collections.selfhosted.prefect.plugins.modules import automation
-from ansible_collections.selfhosted.prefect.plugins.modules.automation import (
+from ansible_collections.selfhosted.prefect.plugins.module_utils.automation import (
     AutomationManager,
     SpecError,
     actions_match,
     condense_validation_error,
     duration_seconds,
+    normalize_actions,
     normalize_action,
     normalize_trigger,
     trigger_matches,
@@ -128,7 +129,7 @@ def test_normalize_action_defaults_and_ids():
 
 def test_normalize_action_needs_a_type():
     with pytest.raises(SpecError, match=r"actions\[2\]: type is required"):
-        automation.normalize_actions([{"type": "do-nothing"}, {"type": "do-nothing"}, {"state": "CRASHED"}],
+        normalize_actions([{"type": "do-nothing"}, {"type": "do-nothing"}, {"state": "CRASHED"}],
                                      "actions")
 
 
