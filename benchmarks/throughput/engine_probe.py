@@ -99,10 +99,10 @@ async def main(args):
     try:
         async with httpx.AsyncClient(base_url=STACK["api_url"], auth=auth, timeout=120) as client:
             deployment_id = await deployment(client)
-            for _ in range(args.rounds):
+            for round_no in range(1, args.rounds + 1):
                 for name in names:
                     results[name].append(await one_run(client, deployment_id, VARIANTS[name]))
-                    print(name, results[name][-1]["cpu_s"], tp.load(), flush=True)
+                    print(round_no, name, results[name][-1]["cpu_s"], tp.load(), flush=True)
     finally:
         tp.docker("rm", "-f", PROBE)
     base = statistics.median(r["cpu_s"] for r in results[names[0]])
