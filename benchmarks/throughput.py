@@ -42,13 +42,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOWS_DIR = "/srv/prefect/flows/bench"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
-# Worker settings under test; a key left out takes the worker role's shipped default
-# (roles/worker/defaults/main.yml). "limit": 0 is no --limit (the role's argument spec
-# refuses null); "command": "" is Prefect's own flow-run command (the workspace
-# supervisor, then the engine); the role ships `python -m prefect.engine`.
+# Settings under test; a key left out takes the role's shipped default
+# (roles/worker/defaults/main.yml, roles/server/defaults/main.yml). "limit": 0 is no
+# --limit (the role's argument spec refuses null); "command": "" is Prefect's own
+# flow-run command (the workspace supervisor, then the engine); the role ships `python -m
+# prefect.engine`. "worker_vars" / "server_vars": other role variables (--stack own
+# redeploys its server when "server_vars" differ from the configuration before).
+# The 2026-12-02 shipped defaults, before the stub CA and the larger database pool.
+BEFORE_STUB = {"worker_api_http_stub_ca": False}
+PREFECT_POOL = {"server_database_pool_size": 5, "server_database_max_overflow": 10}
 CONFIGS = {
-    # Prefect's defaults: no --limit, queries every 10 s, Prefect's flow-run command.
-    "stock-1": {"replicas": 1, "limit": 0, "env": {}, "command": ""},
+    # Prefect's defaults: no --limit, queries every 10 s, Prefect's flow-run command,
+    # certifi's bundle for the API clients' TLS contexts.
+    "stock-1": {"replicas": 1, "limit": 0, "env": {}, "command": "", "worker_vars": BEFORE_STUB},
     # What the collection ships (worker_limit, worker_process_command, ...).
     "defaults-1": {"replicas": 1},
     "defaults-3": {"replicas": 3},
@@ -56,6 +62,10 @@ CONFIGS = {
     "stockcmd-3": {"replicas": 3, "command": ""},
     # The shipped settings, querying every 5 s instead of Prefect's 10 s.
     "defaults-3-q5": {"replicas": 3, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}},
+    # The shipped defaults of 2026-12-02 (second measurement): no stub CA, Prefect's pool.
+    "before-3": {"replicas": 3, "worker_vars": BEFORE_STUB, "server_vars": PREFECT_POOL},
+    # The stub CA alone (Prefect's database pool).
+    "stubca-3": {"replicas": 3, "server_vars": PREFECT_POOL},
     # Earlier configurations (results/throughput-2026-12-02.md), Prefect's command.
     "tuned-1": {"replicas": 1, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
     "tuned-3": {"replicas": 3, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
@@ -131,6 +141,13 @@ def oom_kills(prefix):
     return found
 
 
+def pg_sessions(stack):
+    """Connections PostgreSQL accepted so far into the tenants' databases (pg_stat_database)."""
+    out = docker("exec", stack["postgres"], "psql", "-U", "postgres", "-Atc",
+                 "select coalesce(sum(sessions), 0) from pg_stat_database where datname like 'prefect%'")
+    return int(out) if out.isdigit() else None
+
+
 def playbook(stack, path, extra=None):
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", stack["inventory"], path]
     if extra is not None:
@@ -145,6 +162,7 @@ def deploy_workers(stack, config):
     for key in ("limit", "env", "command"):
         if key in config:
             extra["bench_" + key] = config[key]
+    extra.update(config.get("worker_vars", {}))
     playbook(stack, "benchmarks/throughput/workers.yml", extra)
 
 
@@ -160,14 +178,15 @@ def role_defaults():
     return found
 
 
-def own_stack_up(subnets):
+def own_stack_up(subnets, server_vars=None):
     """The --stack own server and PostgreSQL, with networks on the given subnets made
     first (the server role then finds them), so they never take a subnet someone else's
-    scenario expects."""
+    scenario expects; server_vars: server role variables (the role restarts the server
+    when its environment changes)."""
     for name, subnet, internal in ((OWN_NETWORKS[0], subnets[0], []), (OWN_NETWORKS[1], subnets[1], ["--internal"])):
         if not docker("network", "ls", "-q", "--filter", f"name=^{name}$"):
             docker("network", "create", *internal, "--subnet", subnet, name, check=True)
-    playbook(STACKS["own"], "benchmarks/throughput/stack.yml")
+    playbook(STACKS["own"], "benchmarks/throughput/stack.yml", server_vars or {})
 
 
 def own_stack_down():
@@ -267,10 +286,12 @@ async def measure(stack, name, config, runs, timeout, auth):
         workers = docker("ps", "--filter", f"name=^{stack['worker_prefix']}", "--format", "{{.Names}}").split()
         meter = CpuMeter({"workers": workers, "server": [stack["server"]], "postgres": [stack["postgres"]]})
         load_before = load()
+        sessions_before = pg_sessions(stack)
         started = time.monotonic()
         final, timed_out = await burst(client, deployment_id, runs, timeout, meter)
         wall = time.monotonic() - started
         meter.sample()
+        sessions = pg_sessions(stack)
     done = [r for r in final if r["state_type"] == "COMPLETED"]
     created = [parse_time(r["created"]) for r in final]
     ended = [parse_time(r["end_time"]) for r in done if r["end_time"]]
@@ -287,6 +308,9 @@ async def measure(stack, name, config, runs, timeout, auth):
         "p50_s": round(percentile(latency, 0.5), 1), "p95_s": round(percentile(latency, 0.95), 1),
         "cpu_s_per_completed_run": {**per_run, "total": round(sum(meter.total.values()) / max(len(done), 1), 2)},
         "cpu_s_total": {g: round(v, 1) for g, v in meter.total.items()},
+        "worker_vars": config.get("worker_vars", {}), "server_vars": config.get("server_vars", {}),
+        "pg_sessions_per_run": (round((sessions - sessions_before) / max(len(done), 1), 2)
+                                if None not in (sessions, sessions_before) else None),
         "wall_s": round(wall, 1), "load_before": load_before, "load_after": load(),
         "states": {s: sum(1 for r in final if r["state_name"] == s) for s in sorted({r["state_name"] for r in final})},
         "worker_oom_kills": oom_kills(stack["worker_prefix"]),
@@ -297,16 +321,18 @@ def table(results, runs, note):
     base = next((r for r in results if r["config"] == "stock-1"), None)
     lines = [f"# throughput {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {runs} runs per config",
              "", note, "",
-             "| config | workers | limit | query s | flow-run command | completed/min | failed | not final | p50 s | p95 s "
-             "| CPU s/run workers | server | PostgreSQL | total | vs stock-1 | load before-after |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| config | workers | limit | query s | flow-run command | other role variables | completed/min | failed "
+             "| not final | p50 s | p95 s | CPU s/run workers | server | PostgreSQL | total | PostgreSQL connections/run "
+             "| vs stock-1 | load before-after |",
+             "|" + " --- |" * 18]
     for r in results:
         ratio = (f"{r['runs_per_min'] / base['runs_per_min']:.2f}x" if base and base["runs_per_min"] else "n/a")
         cpu = r["cpu_s_per_completed_run"]
-        lines.append(f"| {r['config']} | {r['replicas']} | {r['limit']} | {r['query_s']} | {r['command']} "
+        other = ", ".join(f"{k}={v}" for k, v in {**r["worker_vars"], **r["server_vars"]}.items()) or "shipped"
+        lines.append(f"| {r['config']} | {r['replicas']} | {r['limit']} | {r['query_s']} | {r['command']} | {other} "
                      f"| {r['runs_per_min']} | {r['failures']} | {r['not_final']} | {r['p50_s']} | {r['p95_s']} "
-                     f"| {cpu['workers']} | {cpu['server']} | {cpu['postgres']} | {cpu['total']} | {ratio} "
-                     f"| {r['load_before']} - {r['load_after']} |")
+                     f"| {cpu['workers']} | {cpu['server']} | {cpu['postgres']} | {cpu['total']} "
+                     f"| {r['pg_sessions_per_run']} | {ratio} | {r['load_before']} - {r['load_after']} |")
     return "\n".join(lines)
 
 
@@ -325,16 +351,24 @@ def main():
     parser.add_argument("--suffix", default="", help="result file throughput-<date>-<suffix>.md instead of throughput-<date>.md")
     args = parser.parse_args()
     stack = STACKS[args.stack]
-    unknown = [n for n in args.configs.split(",") if n not in CONFIGS]
+    names = args.configs.split(",")
+    unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         sys.exit(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
+    if args.stack != "own" and any(CONFIGS[n].get("server_vars") for n in names):
+        sys.exit("configurations with server_vars redeploy the server: only with --stack own")
     results = []
     try:
+        server_vars = None
         if args.stack == "own":
-            own_stack_up(args.subnets.split(","))
+            server_vars = CONFIGS[names[0]].get("server_vars", {})
+            own_stack_up(args.subnets.split(","), server_vars)
         with open(os.path.expanduser(stack["auth_file"]), encoding="utf-8") as fh:
             auth = ("admin", fh.read().strip())
-        for name in args.configs.split(","):
+        for name in names:
+            if args.stack == "own" and CONFIGS[name].get("server_vars", {}) != server_vars:
+                server_vars = CONFIGS[name].get("server_vars", {})
+                own_stack_up(args.subnets.split(","), server_vars)
             result = asyncio.run(measure(stack, name, CONFIGS[name], args.runs, args.timeout, auth))
             results.append(result)
             print(json.dumps(result), flush=True)
