@@ -50,6 +50,7 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # redeploys its server when "server_vars" differ from the configuration before).
 # The 2026-12-02 shipped defaults, before the stub CA and the larger database pool.
 BEFORE_STUB = {"worker_api_http_stub_ca": False}
+STUB = {"worker_api_http_stub_ca": True}
 PREFECT_POOL = {"server_database_pool_size": 5, "server_database_max_overflow": 10}
 CONFIGS = {
     # Prefect's defaults: no --limit, queries every 10 s, Prefect's flow-run command,
@@ -58,6 +59,8 @@ CONFIGS = {
     # What the collection ships (worker_limit, worker_process_command, ...).
     "defaults-1": {"replicas": 1},
     "defaults-3": {"replicas": 3},
+    # The shipped settings plus the opt-in stub CA (worker_api_http_stub_ca).
+    "defaults-stub-3": {"replicas": 3, "worker_vars": STUB},
     # The shipped settings but Prefect's flow-run command: the command's share.
     "stockcmd-3": {"replicas": 3, "command": ""},
     # The shipped settings, querying every 5 s instead of Prefect's 10 s.
@@ -65,7 +68,7 @@ CONFIGS = {
     # The shipped defaults of 2026-12-02 (second measurement): no stub CA, Prefect's pool.
     "before-3": {"replicas": 3, "worker_vars": BEFORE_STUB, "server_vars": PREFECT_POOL},
     # The stub CA alone (Prefect's database pool).
-    "stubca-3": {"replicas": 3, "server_vars": PREFECT_POOL},
+    "stubca-3": {"replicas": 3, "worker_vars": STUB, "server_vars": PREFECT_POOL},
     # Earlier configurations (results/throughput-2026-12-02.md), Prefect's command.
     "tuned-1": {"replicas": 1, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
     "tuned-3": {"replicas": 3, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
