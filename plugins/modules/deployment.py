@@ -383,10 +383,10 @@ options:
         C(Retry crashed runs of <flow>/<deployment>) beside the deployment; V(0) removes it, and
         O(state=absent) removes it with the deployment. Not managed when not set.
       - A run that crashed before it ever ran (its infrastructure could not be made, for example an image
-        that cannot be pulled) is not retried: its run count stays 0, and retrying would loop for as long
+        that cannot be pulled) is not retried, as its run count stays 0 and retrying would loop for as long
         as the cause lasts.
-      - Choose it per deployment: a retried run executes its code again from the start, so use it for
-        flows that can run twice (idempotent writes).
+      - Between 0 and 10. Choose it per deployment, since a retried run executes its code again from the
+        start; use it for flows that can run twice (idempotent writes).
       - Automations run in the server's triggers service (on by default).
     type: int
   state:

@@ -129,8 +129,7 @@ def test_normalize_action_defaults_and_ids():
 
 def test_normalize_action_needs_a_type():
     with pytest.raises(SpecError, match=r"actions\[2\]: type is required"):
-        normalize_actions([{"type": "do-nothing"}, {"type": "do-nothing"}, {"state": "CRASHED"}],
-                                     "actions")
+        normalize_actions([{"type": "do-nothing"}, {"type": "do-nothing"}, {"state": "CRASHED"}], "actions")
 
 
 # -- comparing -------------------------------------------------------------------------
