@@ -315,6 +315,10 @@ def condense_validation_error(detail, body):
     return "; ".join(messages) or None
 
 
+# present() and absent() read the server themselves unless given what find() returned.
+NOT_READ = object()
+
+
 class AutomationManager(PrefectManager):
     """One automation, found by name. ``params`` (the automation module's options) default to the
     module's own; another module passes its own dict to manage an automation beside its object."""
@@ -431,16 +435,20 @@ class AutomationManager(PrefectManager):
                 return oldest
         return created
 
-    def absent(self):
-        current = self.find()
+    def absent(self, current=NOT_READ):
+        """Delete the automation; ``current`` is what find() returned when the caller already asked."""
+        if current is NOT_READ:
+            current = self.find()
         if current is None:
             return self.result(False, header=self.header, automation={})
         if not self.check_mode:
             self.client.delete_if_exists("/automations/%s" % current["id"])
         return self.result(True, describe(current, keep_ids=False), {}, self.header, automation={})
 
-    def present(self):
-        current = self.find()
+    def present(self, current=NOT_READ):
+        """Create or update the automation; ``current`` as for absent()."""
+        if current is NOT_READ:
+            current = self.find()
         if current is None:
             body = self.desired_body()
             after = body if self.check_mode else self.create(body)

@@ -792,7 +792,7 @@ class DeploymentManager(PrefectManager):
         if retries and deployment_id is None:
             # A deployment yet to be made (check mode): its automation would be made with it.
             return True, crash_retries_of(current), {"name": params["name"], "enabled": True}
-        result = manager.present() if retries else manager.absent()
+        result = manager.present(current) if retries else manager.absent(current)
         self._warnings.extend(manager._warnings)  # pylint: disable=protected-access
         return result["changed"], crash_retries_of(current), result.get("automation") or {}
 

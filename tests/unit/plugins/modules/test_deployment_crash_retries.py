@@ -70,3 +70,51 @@ def test_out_of_range_is_refused_before_any_request(capsys, tmp_path, retries):
     out = json.loads(capsys.readouterr().out)
     assert out["failed"]
     assert out["msg"] == "crash_retries must be between 0 and 10, got %d" % retries
+
+
+class _CountingClient:
+    """Stands in for PrefectClient: one automation on the 'server', every request counted."""
+
+    def __init__(self, automations):
+        self.automations = automations
+        self.requests = []
+
+    def post_paginated(self, path, body):
+        self.requests.append(("POST", path))
+        return list(self.automations)
+
+    def request(self, method, path, data=None):
+        self.requests.append((method, path))
+        return dict(data or {}, id="new")
+
+    def get_or_none(self, path):
+        self.requests.append(("GET", path))
+        return None
+
+    def delete_if_exists(self, path):
+        self.requests.append(("DELETE", path))
+
+
+class _Module:
+    check_mode = False
+    _diff = True
+    params = {}
+
+    def fail_json(self, **kwargs):
+        raise AssertionError(kwargs)
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_the_automation_is_looked_up_once_per_task(retries):
+    """crash_retry() reads the automation for the diff and hands it on: one filter request."""
+    from ansible_collections.selfhosted.prefect.plugins.module_utils.automation import AutomationManager
+
+    existing = dict(deployment.crash_retry_params("etl", "nightly", DEPLOYMENT_ID, 1), id="a1", enabled=True)
+    client = _CountingClient([existing])
+    manager = AutomationManager(_Module(), client,
+                                params=deployment.crash_retry_params("etl", "nightly", DEPLOYMENT_ID, retries))
+    current = manager.find()
+    result = manager.present(current) if retries else manager.absent(current)
+    assert result["changed"]
+    assert [r for r in client.requests if r == ("POST", "/automations/filter")] == [("POST", "/automations/filter")]
+    assert (("DELETE", "/automations/a1") in client.requests) == (retries == 0)
