@@ -301,9 +301,11 @@ class FakeAPI(object):
         self.automations = dict((a["id"], copy.deepcopy(a)) for a in automations)
         self.writes = []
         self.refuse = None
+        self.filter_requests = 0
 
     def post_paginated(self, path, body=None):
         assert path == "/automations/filter"
+        self.filter_requests += 1
         names = body["automations"]["name"]["any_"]
         return [copy.deepcopy(a) for a in self.automations.values() if a["name"] in names]
 
@@ -479,3 +481,21 @@ def test_the_servers_refusal_is_condensed(capsys):
     assert result["msg"] == ("Prefect refused automation 'zombie' (HTTP 422): actions[0]: unknown type"
                              " 'emit-event'; this server knows: change-flow-run-state, do-nothing, run-deployment")
     assert "DoNothing" in result["detail"]  # the server's own words stay available
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_present_and_absent_take_what_the_caller_found(state):
+    """Another module (deployment's crash_retries) reads the automation for its diff and hands it
+    on: one filter request per task, not two."""
+    api = FakeAPI(ZOMBIE_STORED)
+    args = {"name": "zombie", "state": state, "api_url": "http://127.0.0.1:1/api"}
+    if state == "present":
+        args.update(trigger=dict(ZOMBIE_TRIGGER, within=120), actions=ZOMBIE_ACTIONS)
+    with patch_module_args(args):
+        module = AnsibleModule(argument_spec=automation.argument_spec(), supports_check_mode=True)
+    manager = AutomationManager(module, api)
+    current = manager.find()
+    result = manager.present(current) if state == "present" else manager.absent(current)
+    assert result["changed"] is True
+    assert api.filter_requests == 1
+    assert [w[0] for w in api.writes] == (["PUT"] if state == "present" else ["DELETE"])
