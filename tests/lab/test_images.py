@@ -64,6 +64,7 @@ def _tags(name):
 BASE = _tags("base")[0]
 PREFECT = _tags("prefect")[0]
 POSTGRES = _tags("postgres")[0]
+POSTGRES_17 = _tags("postgres-17")[0]
 REGISTRY = _tags("registry")[0]
 DIND = _tags("dind")[0]
 SEAWEEDFS = _tags("seaweedfs")[0]
@@ -426,6 +427,30 @@ def test_postgres_refuses_to_initialise_without_password(lab):
              logs_of=name, timeout=60)
     assert 'POSTGRES_HOST_AUTH_METHOD has been set to "trust"' in container_logs(name)
     lab.remove(name)
+
+
+def test_postgres_17_initialises_and_its_pg_dump_reads_a_15_server(lab):
+    """postgres:17 (Debian trixie) is the image of the server role's major-upgrade test."""
+    assert docker("image", "inspect", POSTGRES_17, check=False).returncode == 0, f"{POSTGRES_17} is not built"
+    net, _subnet = lab.network("pg17")
+    env = {"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "s3cret-" + secrets.token_hex(4), "POSTGRES_DB": "appdb"}
+    opts = ["--network", net]
+    for k, v in env.items():
+        opts += ["-e", f"{k}={v}"]
+    old = lab.run("pg15", POSTGRES, options=opts, files={"/docker-entrypoint-initdb.d/10-schema.sql": PG_INIT_SQL})
+    new = lab.run("pg17", POSTGRES_17, options=opts + ["-v", f"{lab.volume('pg17data')}:/var/lib/postgresql/data"])
+    _wait_pg_ready(old, env)
+    _wait_pg_ready(new, env)
+    version = docker("exec", new, "psql", "-U", "app", "-d", "appdb", "-tAc", "SHOW server_version_num").stdout
+    assert version.strip().startswith("17"), version
+    assert docker("exec", new, "cat", "/var/lib/postgresql/data/PG_VERSION").stdout.strip() == "17"
+    # the 17 client reads the 15 server over the network
+    proc = docker("exec", "-e", "PGPASSWORD=" + env["POSTGRES_PASSWORD"], new, "pg_dump", "-h", old,
+                  "-U", "app", "-d", "appdb", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "CREATE TABLE public.marker" in proc.stdout and "from-sql" in proc.stdout
+    lab.remove(new)
+    lab.remove(old)
 
 
 # --------------------------------------------------------------------------- registry
