@@ -2,14 +2,38 @@
 import os
 
 
+def _cpu_files(cid):
+    return ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9, None),
+            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6, "usage_usec"),
+            (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6, "usage_usec"))
+
+
+def container_has_child_cgroup(cid, child):
+    """Whether the cgroup (CPU) of container `cid` has a child cgroup `child`."""
+    return any(os.path.isdir(os.path.join(os.path.dirname(path), child)) for path, _, _ in _cpu_files(cid))
+
+
 def container_cpu_seconds(cid):
     """CPU-seconds container `cid` (full id) used so far, None when no cgroup of it is found.
 
     cgroup v1 (cpuacct.usage, ns), v2 under systemd (docker-<id>.scope) or cgroupfs (docker/<id>).
     """
-    for path, scale, key in ((f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage", 1e9, None),
-                             (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat", 1e6, "usage_usec"),
-                             (f"/sys/fs/cgroup/docker/{cid}/cpu.stat", 1e6, "usage_usec")):
+    for path, scale, key in _cpu_files(cid):
+        if os.path.exists(path):
+            with open(path, encoding="ascii") as fh:
+                text = fh.read()
+            if key:
+                text = dict(line.split() for line in text.splitlines())[key]
+            return int(text) / scale
+    return None
+
+
+def docker_cgroup_cpu_seconds():
+    """CPU-seconds every container of this engine used so far, those already removed included
+    (the parent cgroup of cgroupfs: v1 cpuacct/docker, v2 docker); None under systemd (its
+    system.slice holds other services too)."""
+    for path, scale, key in (("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", 1e9, None),
+                             ("/sys/fs/cgroup/docker/cpu.stat", 1e6, "usage_usec")):
         if os.path.exists(path):
             with open(path, encoding="ascii") as fh:
                 text = fh.read()

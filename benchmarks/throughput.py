@@ -1,10 +1,10 @@
 # Copyright (c) selfhosted.prefect maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Flow-run throughput of process workers (a benchmark, not a test).
+"""Flow-run throughput of process and docker workers (a benchmark, not a test).
 
 From the collection root:
 
-    .venv/bin/python benchmarks/throughput.py [--runs 100] [--configs stock-1,defaults-1,defaults-3]
+    .venv/bin/python benchmarks/throughput.py [--runs 100] [--configs stock-1,defaults-1,defaults-3,docker-1]
         [--stack own|quickstart] [--keep]
 
 `--stack own` (the default) deploys a stack of the benchmark's own with the server role
@@ -21,6 +21,13 @@ per run, and CPU-seconds per run of the server, PostgreSQL and the bench workers
 flow runs included), read from their cgroups (other work on the machine is not
 counted). Configurations are measured in one invocation so their ratios compare like
 with like. Results are appended to benchmarks/results/throughput-<date>.md.
+
+Configurations named docker-* measure a docker pool instead (`bench-docker-pool`,
+worker_type docker, one DinD sidecar per worker, the role's defaults otherwise): the
+flow's code is in a small image built on this host's engine FROM the worker image and
+loaded into each sidecar's engine before the burst (timed, not counted in runs/min); the
+deployment runs it with image_pull_policy Never. The sidecars' CPU (their engines and
+the flow-run containers) is a column of its own.
 """
 
 from __future__ import annotations
@@ -32,11 +39,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
 
-from cgroup import container_cpu_seconds
+from cgroup import container_cpu_seconds, container_has_child_cgroup, docker_cgroup_cpu_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOWS_DIR = "/srv/prefect/flows/bench"
@@ -72,22 +80,46 @@ CONFIGS = {
     # Earlier configurations (results/throughput-2026-12-02.md), Prefect's command.
     "tuned-1": {"replicas": 1, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
     "tuned-3": {"replicas": 3, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
+    # Docker pools: each worker with its DinD sidecar (worker_docker_engine dind), flow runs
+    # are containers of an image holding the flow; the role's defaults otherwise.
+    "docker-1": {"replicas": 1, "source": "docker"},
+    "docker-3": {"replicas": 3, "source": "docker"},
+    # docker-3 with the flow-run command the role ships for process pools (a deployment's
+    # job variable: docker pools ignore worker_process_command): the command's share.
+    "docker-3-enginecmd": {"replicas": 3, "source": "docker", "job_variables": {"command": "python -m prefect.engine"}},
 }
+# The benchmark's pool per source; their workers are <worker container prefix><pool>-<n>
+# (docker: and <...>-<n>-dind, the sidecar).
+POOLS = {"process": "bench-pool", "docker": "bench-docker-pool"}
 ROLE_DEFAULTS = os.path.join(ROOT, "roles", "worker", "defaults", "main.yml")
 
 STACKS = {
     "own": {"inventory": "benchmarks/throughput/inventory.yml", "server": "bench-tp-server-default",
-            "postgres": "bench-tp-postgres", "worker_prefix": "bench-tp-worker-bench-pool-",
+            "postgres": "bench-tp-postgres", "container_prefix": "bench-tp-worker-",
             "api_url": "http://127.0.0.1:4290/api",
             "auth_file": "~/.selfhosted-prefect/bench-throughput/tenant-default-auth-password"},
     "quickstart": {"inventory": "inventories/single-host", "server": "prefect-server-default",
-                   "postgres": "prefect-postgres", "worker_prefix": "prefect-worker-bench-pool-",
+                   "postgres": "prefect-postgres", "container_prefix": "prefect-worker-",
                    "api_url": "http://localhost:4200/api",
                    "auth_file": "~/.selfhosted-prefect/localhost/tenant-default-auth-password"},
 }
 # What --stack own creates besides containers (removed at the end unless --keep).
 OWN_NETWORKS = ("bench-tp-default", "bench-tp-db-default")
 OWN_VOLUMES = ("bench-tp-postgres-data",)
+# The docker source's image: the worker image plus the flow file (built on this host's
+# engine; it stays).
+FLOW_IMAGE = "bench-tp-flow:1"
+IMAGE_FLOWS_DIR = "/opt/prefect/flows"
+# Job variables of the docker deployment besides its image.
+DOCKER_JOB_VARIABLES = {"image_pull_policy": "Never"}
+# With the worker role's unprivileged DinD (the host's /sys/fs/cgroup mounted into the
+# sidecar) the sidecar's engine puts its containers' cgroups beside the sidecar's
+# (/docker/<id> of the host), not inside it, so a flow-run container's CPU-seconds would go
+# with it when it ends. The benchmark adds a relative cgroup_parent (relative to the cgroup
+# of the sidecar's engine) to the pool's job configuration after the role set it (Prefect's
+# docker template offers no variable for it): the flow-run containers nest in their
+# sidecar's cgroup, whose counter keeps their CPU. Only where it is counted changes.
+FLOW_CGROUP = "bench-flows"
 OWN_DIRS = ("/etc/selfhosted-prefect/bench-tp", "~/.selfhosted-prefect/bench-throughput")
 
 FLOW_CODE = '''from prefect import flow
@@ -105,6 +137,15 @@ def parse_time(value):
 
 def docker(*args, check=False):
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
+
+
+def source_of(config):
+    return config.get("source", "process")
+
+
+def worker_prefix(stack, config):
+    """Names of a configuration's containers (workers, and their sidecars: <worker>-dind)."""
+    return stack["container_prefix"] + POOLS[source_of(config)] + "-"
 
 
 def cgroup_cpu(name):
@@ -160,8 +201,9 @@ def playbook(stack, path, extra=None):
         sys.exit(f"{path} failed:\n" + proc.stdout[-3000:] + proc.stderr[-2000:])
 
 
-def deploy_workers(stack, config):
-    extra = {"bench_replicas": config["replicas"]}
+def deploy_workers(stack, config, dind_privileged=False):
+    extra = {"bench_replicas": config["replicas"], "bench_type": source_of(config),
+             "bench_pool": POOLS[source_of(config)], "bench_dind_privileged": dind_privileged}
     for key in ("limit", "env", "command"):
         if key in config:
             extra["bench_" + key] = config[key]
@@ -175,7 +217,7 @@ def role_defaults():
     found = {}
     with open(ROLE_DEFAULTS, encoding="utf-8") as fh:
         for line in fh:
-            for key in ("worker_limit", "worker_process_command", "worker_env"):
+            for key in ("worker_limit", "worker_process_command", "worker_env", "worker_image", "worker_image_tag"):
                 if line.startswith(key + ":"):
                     found[key] = line.split(":", 1)[1].strip()
     return found
@@ -198,36 +240,83 @@ def own_stack_down():
         docker("rm", "-f", *names)
     for name in OWN_NETWORKS:
         docker("network", "rm", name)
-    for name in OWN_VOLUMES:
+    # The sidecars' storage volumes (docker configurations) besides the stack's own.
+    volumes = [v for v in docker("volume", "ls", "-q").split() if v.startswith("bench-tp-")]
+    for name in (*OWN_VOLUMES, *volumes):
         docker("volume", "rm", name)
     for path in OWN_DIRS:
         subprocess.run(["rm", "-rf", os.path.expanduser(path)], check=False)
 
 
-async def ensure_deployment(client):
-    os.makedirs(FLOWS_DIR, exist_ok=True)
-    with open(os.path.join(FLOWS_DIR, "bench.py"), "w", encoding="utf-8") as fh:
-        fh.write(FLOW_CODE)
+def build_flow_image(base):
+    """The docker source's image: `base` (the worker image) with the bench flow in
+    IMAGE_FLOWS_DIR, built on this host's engine (the classic builder: Debian's docker.io
+    has no buildx). Returns the seconds it took."""
+    with tempfile.TemporaryDirectory(prefix="bench-tp-image-") as ctx:
+        with open(os.path.join(ctx, "bench.py"), "w", encoding="utf-8") as fh:
+            fh.write(FLOW_CODE)
+        with open(os.path.join(ctx, "Dockerfile"), "w", encoding="utf-8") as fh:
+            fh.write(f"FROM {base}\nCOPY bench.py {IMAGE_FLOWS_DIR}/bench.py\n")
+        started = time.monotonic()
+        proc = subprocess.run(["docker", "build", "-q", "-t", FLOW_IMAGE, ctx], capture_output=True, text=True,
+                              env={**os.environ, "DOCKER_BUILDKIT": "0"}, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"docker build of {FLOW_IMAGE} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return round(time.monotonic() - started, 1)
+
+
+def load_image(sidecars, timeout=120):
+    """`docker save FLOW_IMAGE | docker exec -i <sidecar> docker load` into each sidecar's
+    engine (after waiting for it to answer): seconds per sidecar."""
+    times = {}
+    for name in sidecars:
+        deadline = time.monotonic() + timeout
+        while subprocess.run(["docker", "exec", name, "docker", "info"], capture_output=True, check=False).returncode:
+            if time.monotonic() > deadline:
+                sys.exit(f"the engine of {name} did not answer in {timeout} s")
+            time.sleep(1)
+        started = time.monotonic()
+        with subprocess.Popen(["docker", "save", FLOW_IMAGE], stdout=subprocess.PIPE) as save:
+            proc = subprocess.run(["docker", "exec", "-i", name, "docker", "load", "-q"], stdin=save.stdout,
+                                  capture_output=True, text=True, check=False)
+            save.stdout.close()
+        if proc.returncode != 0 or save.returncode != 0:
+            sys.exit(f"loading {FLOW_IMAGE} into {name} failed:\n{proc.stderr[-2000:]}")
+        times[name] = round(time.monotonic() - started, 1)
+    return times
+
+
+async def ensure_deployment(client, source, job_variables=None):
     flow = (await client.post("/flows/", json={"name": "bench"})).raise_for_status().json()
     body = {
-        "name": "bench-local", "flow_id": flow["id"], "work_pool_name": "bench-pool",
-        "entrypoint": "bench.py:bench", "path": FLOWS_DIR,
-        "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": FLOWS_DIR}}],
+        "flow_id": flow["id"], "work_pool_name": POOLS[source], "entrypoint": "bench.py:bench",
         "parameter_openapi_schema": {"type": "object", "properties": {"i": {"type": "integer"}}},
     }
+    if source == "docker":
+        # As selfhosted.prefect.deployment registers a docker source: the image in the job
+        # variables, the pull step changes to the code's directory in it.
+        body.update({"name": "bench-docker", "path": IMAGE_FLOWS_DIR,
+                     "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": IMAGE_FLOWS_DIR}}],
+                     "job_variables": {"image": FLOW_IMAGE, **DOCKER_JOB_VARIABLES, **(job_variables or {})}})
+    else:
+        os.makedirs(FLOWS_DIR, exist_ok=True)
+        with open(os.path.join(FLOWS_DIR, "bench.py"), "w", encoding="utf-8") as fh:
+            fh.write(FLOW_CODE)
+        body.update({"name": "bench-local", "path": FLOWS_DIR,
+                     "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": FLOWS_DIR}}]})
     return (await client.post("/deployments/", json=body)).raise_for_status().json()["id"]
 
 
-async def wait_ready(client, replicas, timeout=180):
+async def wait_ready(client, pool, replicas, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = (await client.post("/work_pools/bench-pool/workers/filter", json={})).raise_for_status().json()
+        workers = (await client.post(f"/work_pools/{pool}/workers/filter", json={})).raise_for_status().json()
         online = [w for w in workers if w.get("status") == "ONLINE"
                   and parse_time(w["last_heartbeat_time"]) > dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=30)]
         if len(online) >= replicas:
             return
         await asyncio.sleep(2)
-    sys.exit(f"fewer than {replicas} bench-pool workers online after {timeout} s")
+    sys.exit(f"fewer than {replicas} {pool} workers online after {timeout} s")
 
 
 async def burst(client, deployment_id, runs, timeout, meter):
@@ -235,20 +324,75 @@ async def burst(client, deployment_id, runs, timeout, meter):
 
     async def create(i):
         async with sem:
-            resp = await client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": {"i": i}})
-            return resp.raise_for_status().json()["id"]
+            # A refused connection never reached the server: try again (once a burst of a
+            # loaded machine lost its connection to the published port for a moment).
+            for attempt in range(5):
+                try:
+                    resp = await client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": {"i": i}})
+                    return resp.raise_for_status().json()["id"]
+                except httpx.ConnectError:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(2)
 
     ids = await asyncio.gather(*(create(i) for i in range(runs)))
     deadline = time.monotonic() + timeout
     final = []
     while time.monotonic() < deadline:
         meter.sample()
-        resp = await client.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": ids}}, "limit": 200})
+        try:
+            resp = await client.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": ids}}, "limit": 200})
+        except httpx.TransportError:
+            await asyncio.sleep(2)
+            continue
         final = resp.raise_for_status().json()
         if all(r["state_type"] in FINAL for r in final) and len(final) == runs:
             return final, False
         await asyncio.sleep(2)
     return final, True
+
+
+async def run_phases(client, done):
+    """Medians (s) of the completed runs' phases, from their state histories: scheduled ->
+    pending (waiting for a worker's slot and its next query), pending -> running (the worker
+    starts a process or a container; its Python starts, imports Prefect, runs the pull step,
+    reads the run), running -> completed (the flow and the engine's end)."""
+    sem = asyncio.Semaphore(10)
+
+    async def history(run):
+        async with sem:
+            return (await client.get("/flow_run_states/", params={"flow_run_id": run["id"]})).raise_for_status().json()
+
+    spans = {"scheduled_to_pending": [], "pending_to_running": [], "running_to_completed": []}
+    for states in await asyncio.gather(*(history(r) for r in done)):
+        first = {}
+        for state in sorted(states, key=lambda st: st["timestamp"]):
+            first.setdefault(state["type"], parse_time(state["timestamp"]))
+        for key in spans:
+            a, b = (n.upper() for n in key.split("_to_"))
+            if a in first and b in first:
+                spans[key].append((first[b] - first[a]).total_seconds())
+    return {k: round(percentile(v, 0.5), 2) for k, v in spans.items()}
+
+
+def container_phases(sidecars, since):
+    """Medians (s) of the flow-run containers' life in the sidecars' engines since `since`
+    (epoch seconds), from their events: create -> start, start -> die (the container's
+    process: Python, Prefect's import, the run), die -> destroy (auto_remove)."""
+    spans = {"create_to_start": [], "start_to_die": [], "die_to_destroy": []}
+    for name in sidecars:
+        out = docker("exec", name, "docker", "events", "--since", str(int(since)), "--until", str(int(time.time()) + 1),
+                     "--filter", "type=container", "--format", "{{json .}}")
+        seen = {}
+        for line in out.splitlines():
+            event = json.loads(line)
+            seen.setdefault(event["id"], {}).setdefault(event["Action"], event["timeNano"] / 1e9)
+        for times in seen.values():
+            for key in spans:
+                a, b = key.split("_to_")
+                if a in times and b in times:
+                    spans[key].append(times[b] - times[a])
+    return {k: round(percentile(v, 0.5), 2) for k, v in spans.items()}
 
 
 def percentile(values, q):
@@ -275,35 +419,76 @@ def settings_of(config, defaults):
             "query_s": (env or {}).get("PREFECT_WORKER_QUERY_SECONDS", "10") if isinstance(env, dict) else "10"}
 
 
-async def measure(stack, name, config, runs, timeout, auth):
-    deploy_workers(stack, config)
+async def measure(stack, name, config, runs, timeout, auth, dind_privileged=False):
+    source, pool, prefix = source_of(config), POOLS[source_of(config)], worker_prefix(stack, config)
+    # Idle workers of the other source's pool (an earlier configuration) would poll and
+    # cost CPU beside the burst: none while this one runs.
+    for other, other_pool in POOLS.items():
+        if other != source and docker("ps", "-aq", "--filter", f"name=^{stack['container_prefix']}{other_pool}-"):
+            deploy_workers(stack, {"replicas": 0, "source": other}, dind_privileged)
+    deploy_workers(stack, config, dind_privileged)
+    patched = time.monotonic()
+    if source == "docker":
+        async with httpx.AsyncClient(base_url=stack["api_url"], auth=auth, timeout=60) as client:
+            template = (await client.get(f"/work_pools/{pool}")).raise_for_status().json()["base_job_template"]
+            template["job_configuration"]["container_create_kwargs"] = {"cgroup_parent": FLOW_CGROUP}
+            (await client.patch(f"/work_pools/{pool}", json={"base_job_template": template})).raise_for_status()
+    containers = docker("ps", "--filter", f"name=^{prefix}", "--format", "{{.Names}}").split()
+    sidecars = sorted(n for n in containers if n.endswith("-dind"))
+    workers = sorted(n for n in containers if not n.endswith("-dind"))
+    image_load = load_image(sidecars) if source == "docker" else {}
+    if image_load:
+        print(f"{name}: {FLOW_IMAGE} loaded into " + ", ".join(f"{k} in {v} s" for k, v in image_load.items()), flush=True)
     async with httpx.AsyncClient(base_url=stack["api_url"], auth=auth, timeout=60) as client:
-        deployment_id = await ensure_deployment(client)
+        deployment_id = await ensure_deployment(client, source, config.get("job_variables", {}))
+        template = (await client.get(f"/work_pools/{pool}")).raise_for_status().json()["base_job_template"]
         # Runs of an earlier burst (e.g. stuck Pending after a worker died) would be
         # picked up or counted: delete every run of the deployment first.
         old = (await client.post("/flow_runs/filter", json={
             "deployments": {"id": {"any_": [deployment_id]}}, "limit": 200})).raise_for_status().json()
         for run in old:
             await client.delete(f"/flow_runs/{run['id']}")
-        await wait_ready(client, config["replicas"])
-        workers = docker("ps", "--filter", f"name=^{stack['worker_prefix']}", "--format", "{{.Names}}").split()
-        meter = CpuMeter({"workers": workers, "server": [stack["server"]], "postgres": [stack["postgres"]]})
+        await wait_ready(client, pool, config["replicas"])
+        if source == "docker":
+            # Workers read their pool's template again at each heartbeat (30 s by default).
+            await asyncio.sleep(max(0.0, patched + 35 - time.monotonic()))
+        groups = {"workers": workers, "dind": sidecars, "server": [stack["server"]], "postgres": [stack["postgres"]]}
+        meter = CpuMeter(groups)
+        engine_before = docker_cgroup_cpu_seconds()
         load_before = load()
         sessions_before = pg_sessions(stack)
-        started = time.monotonic()
+        started, started_epoch = time.monotonic(), time.time()
         final, timed_out = await burst(client, deployment_id, runs, timeout, meter)
         wall = time.monotonic() - started
         meter.sample()
+        engine_after = docker_cgroup_cpu_seconds()
         sessions = pg_sessions(stack)
-    done = [r for r in final if r["state_type"] == "COMPLETED"]
+        done = [r for r in final if r["state_type"] == "COMPLETED"]
+        phases = await run_phases(client, done)
+    if source == "docker":
+        phases.update(container_phases(sidecars, started_epoch - 1))
+    # Docker runs' infrastructure_pid is <the worker's engine URL>:<container id>.
+    runs_by_sidecar = {n: sum(1 for r in final if f"/{n}:" in (r.get("infrastructure_pid") or "")) for n in sidecars}
     created = [parse_time(r["created"]) for r in final]
     ended = [parse_time(r["end_time"]) for r in done if r["end_time"]]
     latency = [(parse_time(r["end_time"]) - parse_time(r["expected_start_time"])).total_seconds()
                for r in done if r["end_time"] and r["expected_start_time"]]
     span = (max(ended) - min(created)).total_seconds() if ended else float("nan")
     per_run = {g: round(v / max(len(done), 1), 2) for g, v in meter.total.items()}
+    settings = settings_of(config, role_defaults())
+    unnested = [n for n in sidecars if runs_by_sidecar[n]
+                and not container_has_child_cgroup(docker("inspect", "--format", "{{.Id}}", n), FLOW_CGROUP)]
+    if unnested:
+        print(f"{name}: WARNING the flow-run containers of {', '.join(unnested)} were not in its cgroup: "
+              "the DinD column misses them", flush=True)
+    if source == "docker":
+        # Docker pools ignore worker_process_command: the pool's template (or the
+        # deployment's job variables) decides, else Prefect's `prefect flow-run execute`.
+        command = (config.get("job_variables", {}).get("command")
+                   or (template["variables"]["properties"].get("command") or {}).get("default"))
+        settings["command"] = command or "Prefect's (prefect flow-run execute)"
     return {
-        "config": name, "replicas": config["replicas"], **settings_of(config, role_defaults()),
+        "config": name, "source": source, "replicas": config["replicas"], **settings,
         "env": config.get("env"), "runs": runs, "completed": len(done),
         "failures": sum(1 for r in final if r["state_type"] in FINAL - {"COMPLETED"}),
         "not_final": runs - sum(1 for r in final if r["state_type"] in FINAL), "timed_out": timed_out,
@@ -311,31 +496,41 @@ async def measure(stack, name, config, runs, timeout, auth):
         "p50_s": round(percentile(latency, 0.5), 1), "p95_s": round(percentile(latency, 0.95), 1),
         "cpu_s_per_completed_run": {**per_run, "total": round(sum(meter.total.values()) / max(len(done), 1), 2)},
         "cpu_s_total": {g: round(v, 1) for g, v in meter.total.items()},
+        # Every container of the engine (other work on it included, and containers the
+        # groups above miss): equal to the groups' sum when nothing else runs.
+        "cpu_s_engine_total": (round(engine_after - engine_before, 1) if None not in (engine_before, engine_after) else None),
         "worker_vars": config.get("worker_vars", {}), "server_vars": config.get("server_vars", {}),
+        "job_variables": config.get("job_variables", {}),
         "pg_sessions_per_run": (round((sessions - sessions_before) / max(len(done), 1), 2)
                                 if None not in (sessions, sessions_before) else None),
+        "phases_p50_s": phases, "runs_by_sidecar": runs_by_sidecar,
+        "image_load_s": image_load, "flow_cgroups_not_nested": unnested,
         "wall_s": round(wall, 1), "load_before": load_before, "load_after": load(),
         "states": {s: sum(1 for r in final if r["state_name"] == s) for s in sorted({r["state_name"] for r in final})},
-        "worker_oom_kills": oom_kills(stack["worker_prefix"]),
+        "worker_oom_kills": oom_kills(prefix),
     }
 
 
-def table(results, runs, note):
-    base = next((r for r in results if r["config"] == "stock-1"), None)
+def table(results, runs, note, base_name):
+    base = next((r for r in results if r["config"] == base_name), None)
     lines = [f"# throughput {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {runs} runs per config",
              "", note, "",
-             "| config | workers | limit | query s | flow-run command | other role variables | completed/min | failed "
-             "| not final | p50 s | p95 s | CPU s/run workers | server | PostgreSQL | total | PostgreSQL connections/run "
-             "| vs stock-1 | load before-after |",
-             "|" + " --- |" * 18]
+             "| config | source | workers | limit | query s | flow-run command | other role variables | completed/min | failed "
+             "| not final | p50 s | p95 s | p50 s scheduled-pending / pending-running / running-completed "
+             "| CPU s/run workers | DinD sidecars (flow-run containers) | server | PostgreSQL "
+             f"| total | PostgreSQL connections/run | vs {base_name} | image load s | load before-after |",
+             "|" + " --- |" * 22]
     for r in results:
         ratio = (f"{r['runs_per_min'] / base['runs_per_min']:.2f}x" if base and base["runs_per_min"] else "n/a")
         cpu = r["cpu_s_per_completed_run"]
-        other = ", ".join(f"{k}={v}" for k, v in {**r["worker_vars"], **r["server_vars"]}.items()) or "shipped"
-        lines.append(f"| {r['config']} | {r['replicas']} | {r['limit']} | {r['query_s']} | {r['command']} | {other} "
-                     f"| {r['runs_per_min']} | {r['failures']} | {r['not_final']} | {r['p50_s']} | {r['p95_s']} "
-                     f"| {cpu['workers']} | {cpu['server']} | {cpu['postgres']} | {cpu['total']} "
-                     f"| {r['pg_sessions_per_run']} | {ratio} | {r['load_before']} - {r['load_after']} |")
+        other = ", ".join(f"{k}={v}" for k, v in {**r["worker_vars"], **r["server_vars"], **r["job_variables"]}.items())
+        loads = " / ".join(str(v) for v in r["image_load_s"].values()) or "-"
+        phases = " / ".join(str(r["phases_p50_s"][k]) for k in ("scheduled_to_pending", "pending_to_running", "running_to_completed"))
+        lines.append(f"| {r['config']} | {r['source']} | {r['replicas']} | {r['limit']} | {r['query_s']} | {r['command']} "
+                     f"| {other or 'shipped'} | {r['runs_per_min']} | {r['failures']} | {r['not_final']} | {r['p50_s']} "
+                     f"| {r['p95_s']} | {phases} | {cpu['workers']} | {cpu['dind'] if r['source'] == 'docker' else '-'} "
+                     f"| {cpu['server']} | {cpu['postgres']} | {cpu['total']} | {r['pg_sessions_per_run']} | {ratio} "
+                     f"| {loads} | {r['load_before']} - {r['load_after']} |")
     return "\n".join(lines)
 
 
@@ -349,7 +544,12 @@ def main():
     parser.add_argument("--stack", choices=sorted(STACKS), default="own")
     parser.add_argument("--subnets", default="172.31.230.0/24,172.31.231.0/24",
                         help="--stack own: subnets of its server network and its database network")
-    parser.add_argument("--keep", action="store_true", help="--stack own: leave the stack running")
+    parser.add_argument("--keep", action="store_true",
+                        help="--stack own: leave the stack running; --stack quickstart: leave the docker pool's workers")
+    parser.add_argument("--base", default="stock-1", help="the configuration the completed/min ratios are against")
+    parser.add_argument("--dind-privileged", action="store_true",
+                        help="docker configurations: privileged DinD sidecars (the role's default) instead of the "
+                             "capability list (this lab refuses --privileged)")
     parser.add_argument("--note", default="", help="added to the result file (conditions, what else ran)")
     parser.add_argument("--suffix", default="", help="result file throughput-<date>-<suffix>.md instead of throughput-<date>.md")
     args = parser.parse_args()
@@ -368,11 +568,15 @@ def main():
             own_stack_up(args.subnets.split(","), server_vars)
         with open(os.path.expanduser(stack["auth_file"]), encoding="utf-8") as fh:
             auth = ("admin", fh.read().strip())
+        if any(source_of(CONFIGS[n]) == "docker" for n in names):
+            defaults = role_defaults()
+            base = f"{defaults['worker_image']}:{defaults['worker_image_tag']}"
+            print(f"{FLOW_IMAGE} (FROM {base}) built in {build_flow_image(base)} s", flush=True)
         for name in names:
             if args.stack == "own" and CONFIGS[name].get("server_vars", {}) != server_vars:
                 server_vars = CONFIGS[name].get("server_vars", {})
                 own_stack_up(args.subnets.split(","), server_vars)
-            result = asyncio.run(measure(stack, name, CONFIGS[name], args.runs, args.timeout, auth))
+            result = asyncio.run(measure(stack, name, CONFIGS[name], args.runs, args.timeout, auth, args.dind_privileged))
             results.append(result)
             print(json.dumps(result), flush=True)
         if args.stack == "quickstart":
@@ -381,9 +585,12 @@ def main():
     finally:
         if args.stack == "own" and not args.keep:
             own_stack_down()
+        elif args.stack == "quickstart" and not args.keep and any(source_of(CONFIGS[n]) == "docker" for n in names):
+            # No docker workers, sidecars or sidecar volumes of the benchmark's left.
+            deploy_workers(stack, {"replicas": 0, "source": "docker"}, args.dind_privileged)
     if not results:
         return
-    text = table(results, args.runs, args.note or f"Stack: {args.stack}.")
+    text = table(results, args.runs, args.note or f"Stack: {args.stack}.", args.base)
     print(text)
     os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
     out = os.path.join(ROOT, "benchmarks", "results", f"throughput-{dt.date.today()}{'-' + args.suffix if args.suffix else ''}.md")
