@@ -10,7 +10,7 @@ def _cpu_files(cid):
 
 def container_has_child_cgroup(cid, child):
     """Whether the cgroup (CPU) of container `cid` has a child cgroup `child`."""
-    return any(os.path.isdir(os.path.join(os.path.dirname(path), child)) for path, _, _ in _cpu_files(cid))
+    return any(os.path.isdir(os.path.join(os.path.dirname(files[0]), child)) for files in _cpu_files(cid))
 
 
 def container_cpu_seconds(cid):
