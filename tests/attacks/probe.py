@@ -54,7 +54,7 @@ def capabilities():
     out = {}
     with open("/proc/self/status", encoding="ascii") as handle:
         for line in handle:
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             if key in ("CapEff", "CapBnd", "CapPrm"):
                 mask = int(value.strip(), 16)
                 out[key] = {"hex": "0x%x" % mask,
@@ -78,7 +78,7 @@ def mounts():
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:
-                left, _, right = line.partition(" - ")
+                left, _sep, right = line.partition(" - ")
                 fields, rfields = left.split(), right.split()
                 if len(fields) < 6 or len(rfields) < 2:
                     continue

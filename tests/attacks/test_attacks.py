@@ -134,8 +134,8 @@ def api():
 
     def call(method, path, expect=(200, 201, 204), **kwargs):
         response = http.request(method, API + path, timeout=60, **kwargs)
-        assert response.status_code in expect, "%s %s: %s %s" % (method, path, response.status_code,
-                                                                response.text[:500])
+        assert response.status_code in expect, "%s %s: %s %s" % (
+            method, path, response.status_code, response.text[:500])
         return response.json() if response.content else None
 
     yield call
@@ -156,7 +156,7 @@ def wait_run(api, run_id):
 def run_logs(api, run_id, pattern=None, tries=15):
     """The run's log messages, oldest first; with pattern, waits until one matches."""
     messages = []
-    for _ in range(tries):
+    for _try in range(tries):
         logs = api("POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}},
                                                  "sort": "TIMESTAMP_ASC", "limit": 200})
         messages = [entry["message"] for entry in logs]
@@ -342,8 +342,8 @@ def image_deployment(api):
     """The deployment whose image and registry credentials the probe borrows (an ordinary one)."""
     flow_name, name = IMAGE_DEPLOYMENT.split("/", 1)
     deployment = api("GET", "/deployments/name/%s/%s" % (flow_name, name))
-    assert deployment["work_pool_name"] == POOL, "%s is on %s, not %s" % (IMAGE_DEPLOYMENT, deployment["work_pool_name"],
-                                                                         POOL)
+    assert deployment["work_pool_name"] == POOL, "%s is on %s, not %s" % (
+        IMAGE_DEPLOYMENT, deployment["work_pool_name"], POOL)
     return deployment
 
 
@@ -450,8 +450,9 @@ def test_flow_run_reaches_only_its_own_services(probe_findings, hosts):
 
 
 # --- 4. The sidecar alone -------------------------------------------------------------------
+# After the probe: its image is there.
 @pytest.fixture(scope="module")
-def sidecar_findings(hosts, probe_findings):  # pylint: disable=unused-argument  (after the probe: its image is there)
+def sidecar_findings(hosts, probe_findings):  # pylint: disable=unused-argument
     """On each sidecar's inner engine, the probe in the most privileged container that engine starts."""
     source = (HERE / "probe.py").read_text(encoding="utf-8")
     spec = json.dumps({"roots": ["/hostroot", "/hostcg"], "markers": HOST_MARKERS})
