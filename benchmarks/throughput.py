@@ -548,8 +548,8 @@ def main():
                         help="--stack own: leave the stack running; --stack quickstart: leave the docker pool's workers")
     parser.add_argument("--base", default="stock-1", help="the configuration the completed/min ratios are against")
     parser.add_argument("--dind-privileged", action="store_true",
-                        help="docker configurations: privileged DinD sidecars (the role's default) instead of the "
-                             "capability list (this lab refuses --privileged)")
+                        help="docker configurations: privileged DinD sidecars instead of the role's default gVisor "
+                             "sandbox (this lab refuses --privileged)")
     parser.add_argument("--note", default="", help="added to the result file (conditions, what else ran)")
     parser.add_argument("--suffix", default="", help="result file throughput-<date>-<suffix>.md instead of throughput-<date>.md")
     args = parser.parse_args()
