@@ -28,6 +28,14 @@ flow's code is in a small image built on this host's engine FROM the worker imag
 loaded into each sidecar's engine before the burst (timed, not counted in runs/min); the
 deployment runs it with image_pull_policy Never. The sidecars' CPU (their engines and
 the flow-run containers) is a column of its own.
+
+A configuration with "ref" (a git commit or tag) deploys its workers with the worker role
+and benchmarks/throughput/workers.yml of that commit instead of this checkout's: a `git
+worktree` of it in a temporary directory, made resolvable as `selfhosted.prefect` through
+an ANSIBLE_COLLECTIONS_PATH of its own (removed at the end). The server and PostgreSQL
+stay this checkout's. So `docker-3-before` is the docker pool exactly as the role was at
+0aae6e9, before issue 27 (unprivileged sidecar with 37 capabilities, runc, Prefect's
+flow-run command), measured in the same invocation as the role now.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -81,12 +90,26 @@ CONFIGS = {
     "tuned-1": {"replicas": 1, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
     "tuned-3": {"replicas": 3, "limit": 4, "env": {"PREFECT_WORKER_QUERY_SECONDS": "5"}, "command": ""},
     # Docker pools: each worker with its DinD sidecar (worker_docker_engine dind), flow runs
-    # are containers of an image holding the flow; the role's defaults otherwise.
+    # are containers of an image holding the flow; the role's defaults otherwise (since
+    # issue 27: the gVisor sandbox, runsc as the sidecar engine's default runtime, and
+    # worker_process_command, python -m prefect.engine, as the pool's command).
     "docker-1": {"replicas": 1, "source": "docker"},
     "docker-3": {"replicas": 3, "source": "docker"},
-    # docker-3 with the flow-run command the role ships for process pools (a deployment's
-    # job variable: docker pools ignore worker_process_command): the command's share.
+    # The role's sandbox with Prefect's own flow-run command (prefect flow-run execute): the
+    # sandbox's share against docker-3-before, the command's against docker-3.
+    "docker-3-stockcmd": {"replicas": 3, "source": "docker", "command": ""},
+    # docker-3 with the command as a deployment's job variable (the 2026-12-06 split; since
+    # issue 27 the pool's template has it already, so this is docker-3 again).
     "docker-3-enginecmd": {"replicas": 3, "source": "docker", "job_variables": {"command": "python -m prefect.engine"}},
+    # The docker pool as the worker role and the benchmark were at 0aae6e9, before issue 27:
+    # the unprivileged sidecar (37 capabilities, seccomp and AppArmor unconfined, the host's
+    # /sys/fs/cgroup, runc), Prefect's flow-run command (that role's docker pools ignored
+    # worker_process_command); the 2026-12-06 docker-3.
+    "docker-3-before": {"replicas": 3, "source": "docker", "ref": "0aae6e9"},
+    # The same with python -m prefect.engine as a job variable (runc and the new command):
+    # the command's share under runc, the sandbox's against docker-3.
+    "docker-3-before-enginecmd": {"replicas": 3, "source": "docker", "ref": "0aae6e9",
+                                  "job_variables": {"command": "python -m prefect.engine"}},
 }
 # The benchmark's pool per source; their workers are <worker container prefix><pool>-<n>
 # (docker: and <...>-<n>-dind, the sidecar).
@@ -112,13 +135,20 @@ FLOW_IMAGE = "bench-tp-flow:1"
 IMAGE_FLOWS_DIR = "/opt/prefect/flows"
 # Job variables of the docker deployment besides its image.
 DOCKER_JOB_VARIABLES = {"image_pull_policy": "Never"}
-# With the worker role's unprivileged DinD (the host's /sys/fs/cgroup mounted into the
-# sidecar) the sidecar's engine puts its containers' cgroups beside the sidecar's
-# (/docker/<id> of the host), not inside it, so a flow-run container's CPU-seconds would go
-# with it when it ends. The benchmark adds a relative cgroup_parent (relative to the cgroup
-# of the sidecar's engine) to the pool's job configuration after the role set it (Prefect's
-# docker template offers no variable for it): the flow-run containers nest in their
-# sidecar's cgroup, whose counter keeps their CPU. Only where it is counted changes.
+# Sidecars whose engine runs runc (the role before issue 27: its unprivileged DinD with the
+# host's /sys/fs/cgroup mounted into the sidecar; or --dind-privileged): the sidecar's
+# engine puts its containers' cgroups beside the sidecar's (/docker/<id> of the host), not
+# inside it, so a flow-run container's CPU-seconds would go with it when it ends. The
+# benchmark then adds a relative cgroup_parent (relative to the cgroup of the sidecar's
+# engine) to the pool's job configuration after the role set it (Prefect's docker template
+# offers no variable for it): the flow-run containers nest in their sidecar's cgroup, whose
+# counter keeps their CPU, and it checks afterwards that they did. Only where it is counted
+# changes. Sidecars whose engine runs runsc (the role's gVisor sandbox since issue 27) get
+# no cgroup_parent: runsc runs with --ignore-cgroups and the sidecar has no host cgroups,
+# so a flow run's sandbox (its Sentry and gofer processes) stays in the sidecar's cgroup
+# and is counted there anyway (the run policy worker would also refuse cgroup_parent).
+# For both, cpu_s_engine_total against the groups' sum (other containers included) shows
+# whether anything was missed.
 FLOW_CGROUP = "bench-flows"
 OWN_DIRS = ("/etc/selfhosted-prefect/bench-tp", "~/.selfhosted-prefect/bench-throughput")
 
@@ -192,23 +222,80 @@ def pg_sessions(stack):
     return int(out) if out.isdigit() else None
 
 
-def playbook(stack, path, extra=None):
+def playbook(stack, path, extra=None, env=None):
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", stack["inventory"], path]
     if extra is not None:
         cmd += ["-e", json.dumps(extra)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
+                          env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         sys.exit(f"{path} failed:\n" + proc.stdout[-3000:] + proc.stderr[-2000:])
 
 
+class RefTrees:
+    """Checkouts of other commits (configurations with "ref"): a `git worktree` each in one
+    temporary directory, and a collections path per commit in which
+    ansible_collections/selfhosted/prefect links to it (as scripts/env.sh does for this
+    checkout). close() removes the worktrees and the directory."""
+
+    def __init__(self):
+        self.tmp = None
+        self.trees = {}
+
+    def get(self, ref):
+        """(the checkout's root, its ANSIBLE_COLLECTIONS_PATH) of `ref`."""
+        if ref not in self.trees:
+            self.tmp = self.tmp or tempfile.mkdtemp(prefix="bench-tp-refs-")
+            tree = os.path.join(self.tmp, f"tree-{ref}")
+            proc = subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, ref],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                sys.exit(f"git worktree add {ref} failed:\n{proc.stderr}")
+            coll = os.path.join(self.tmp, f"collections-{ref}")
+            os.makedirs(os.path.join(coll, "ansible_collections", "selfhosted"))
+            os.symlink(tree, os.path.join(coll, "ansible_collections", "selfhosted", "prefect"))
+            self.trees[ref] = (tree, coll)
+        return self.trees[ref]
+
+    def close(self):
+        for tree, _ in self.trees.values():
+            subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True, check=False)
+        if self.tmp:
+            subprocess.run(["rm", "-rf", self.tmp], check=False)
+        subprocess.run(["git", "-C", ROOT, "worktree", "prune"], capture_output=True, check=False)
+        self.trees, self.tmp = {}, None
+
+
+REF_TREES = RefTrees()
+# The ref whose role last deployed each source's pool (None: this checkout).
+DEPLOYED_REF = {}
+
+
 def deploy_workers(stack, config, dind_privileged=False):
-    extra = {"bench_replicas": config["replicas"], "bench_type": source_of(config),
-             "bench_pool": POOLS[source_of(config)], "bench_dind_privileged": dind_privileged}
+    """The bench pool's workers of `config` with this checkout's worker role and workers.yml,
+    or those of config["ref"]. A pool deployed by another ref before is scaled to 0 by that
+    ref first (workers, sidecars and their storage volumes go: each side starts from empty
+    sidecar engines, and no role has to adopt the other's containers)."""
+    source, ref = source_of(config), config.get("ref")
+    if source in DEPLOYED_REF and DEPLOYED_REF[source] != ref and config["replicas"] > 0:
+        deploy_workers(stack, {"replicas": 0, "source": source, "ref": DEPLOYED_REF[source]}, dind_privileged)
+    extra = {"bench_replicas": config["replicas"], "bench_type": source,
+             "bench_pool": POOLS[source], "bench_dind_privileged": dind_privileged}
     for key in ("limit", "env", "command"):
         if key in config:
             extra["bench_" + key] = config[key]
     extra.update(config.get("worker_vars", {}))
-    playbook(stack, "benchmarks/throughput/workers.yml", extra)
+    path, env = "benchmarks/throughput/workers.yml", None
+    if ref:
+        tree, coll = REF_TREES.get(ref)
+        path, env = os.path.join(tree, path), {"ANSIBLE_COLLECTIONS_PATH": coll}
+    playbook(stack, path, extra, env)
+    DEPLOYED_REF[source] = ref
+
+
+def sidecar_runtime(name):
+    """The default runtime of a sidecar's engine (runc, or runsc in the role's sandbox)."""
+    return docker("exec", name, "docker", "info", "--format", "{{.DefaultRuntime}}") or "unknown"
 
 
 def role_defaults():
@@ -425,20 +512,28 @@ async def measure(stack, name, config, runs, timeout, auth, dind_privileged=Fals
     # cost CPU beside the burst: none while this one runs.
     for other, other_pool in POOLS.items():
         if other != source and docker("ps", "-aq", "--filter", f"name=^{stack['container_prefix']}{other_pool}-"):
-            deploy_workers(stack, {"replicas": 0, "source": other}, dind_privileged)
+            deploy_workers(stack, {"replicas": 0, "source": other, "ref": DEPLOYED_REF.get(other)}, dind_privileged)
     deploy_workers(stack, config, dind_privileged)
-    patched = time.monotonic()
-    if source == "docker":
-        async with httpx.AsyncClient(base_url=stack["api_url"], auth=auth, timeout=60) as client:
-            template = (await client.get(f"/work_pools/{pool}")).raise_for_status().json()["base_job_template"]
-            template["job_configuration"]["container_create_kwargs"] = {"cgroup_parent": FLOW_CGROUP}
-            (await client.patch(f"/work_pools/{pool}", json={"base_job_template": template})).raise_for_status()
     containers = docker("ps", "--filter", f"name=^{prefix}", "--format", "{{.Names}}").split()
     sidecars = sorted(n for n in containers if n.endswith("-dind"))
     workers = sorted(n for n in containers if not n.endswith("-dind"))
     image_load = load_image(sidecars) if source == "docker" else {}
     if image_load:
         print(f"{name}: {FLOW_IMAGE} loaded into " + ", ".join(f"{k} in {v} s" for k, v in image_load.items()), flush=True)
+    runtimes = sorted({sidecar_runtime(n) for n in sidecars})
+    nest = runtimes == ["runc"]
+    patched = time.monotonic()
+    if source == "docker":
+        # runc: the flow-run containers' cgroups into their sidecar's (FLOW_CGROUP); runsc:
+        # none (an earlier configuration's must not stay in the template either).
+        async with httpx.AsyncClient(base_url=stack["api_url"], auth=auth, timeout=60) as client:
+            template = (await client.get(f"/work_pools/{pool}")).raise_for_status().json()["base_job_template"]
+            kwargs = template["job_configuration"].get("container_create_kwargs")
+            if nest:
+                template["job_configuration"]["container_create_kwargs"] = {"cgroup_parent": FLOW_CGROUP}
+            elif isinstance(kwargs, dict) and "cgroup_parent" in kwargs:
+                template["job_configuration"]["container_create_kwargs"] = "{{ container_create_kwargs }}"
+            (await client.patch(f"/work_pools/{pool}", json={"base_job_template": template})).raise_for_status()
     async with httpx.AsyncClient(base_url=stack["api_url"], auth=auth, timeout=60) as client:
         deployment_id = await ensure_deployment(client, source, config.get("job_variables", {}))
         template = (await client.get(f"/work_pools/{pool}")).raise_for_status().json()["base_job_template"]
@@ -453,6 +548,10 @@ async def measure(stack, name, config, runs, timeout, auth, dind_privileged=Fals
             # Workers read their pool's template again at each heartbeat (30 s by default).
             await asyncio.sleep(max(0.0, patched + 35 - time.monotonic()))
         groups = {"workers": workers, "dind": sidecars, "server": [stack["server"]], "postgres": [stack["postgres"]]}
+        # Every other running container of the engine (another stack beside the benchmark):
+        # not the benchmark's, counted only to check cpu_s_engine_total against the sum.
+        mine = {n for names in groups.values() for n in names}
+        groups["others"] = [n for n in docker("ps", "--format", "{{.Names}}").split() if n not in mine]
         meter = CpuMeter(groups)
         engine_before = docker_cgroup_cpu_seconds()
         load_before = load()
@@ -474,9 +573,10 @@ async def measure(stack, name, config, runs, timeout, auth, dind_privileged=Fals
     latency = [(parse_time(r["end_time"]) - parse_time(r["expected_start_time"])).total_seconds()
                for r in done if r["end_time"] and r["expected_start_time"]]
     span = (max(ended) - min(created)).total_seconds() if ended else float("nan")
+    others = meter.total.pop("others")
     per_run = {g: round(v / max(len(done), 1), 2) for g, v in meter.total.items()}
     settings = settings_of(config, role_defaults())
-    unnested = [n for n in sidecars if runs_by_sidecar[n]
+    unnested = [n for n in sidecars if nest and runs_by_sidecar[n]
                 and not container_has_child_cgroup(docker("inspect", "--format", "{{.Id}}", n), FLOW_CGROUP)]
     if unnested:
         print(f"{name}: WARNING the flow-run containers of {', '.join(unnested)} were not in its cgroup: "
@@ -499,6 +599,11 @@ async def measure(stack, name, config, runs, timeout, auth, dind_privileged=Fals
         # Every container of the engine (other work on it included, and containers the
         # groups above miss): equal to the groups' sum when nothing else runs.
         "cpu_s_engine_total": (round(engine_after - engine_before, 1) if None not in (engine_before, engine_after) else None),
+        # The other containers' CPU during the burst (not in the columns): engine total minus
+        # the groups' sum minus this is what the columns missed.
+        "cpu_s_other_containers": round(others, 1),
+        "ref": config.get("ref"), "dind_runtime": "/".join(runtimes) or None,
+        "flow_cgroup_nested": nest,
         "worker_vars": config.get("worker_vars", {}), "server_vars": config.get("server_vars", {}),
         "job_variables": config.get("job_variables", {}),
         "pg_sessions_per_run": (round((sessions - sessions_before) / max(len(done), 1), 2)
@@ -523,7 +628,9 @@ def table(results, runs, note, base_name):
     for r in results:
         ratio = (f"{r['runs_per_min'] / base['runs_per_min']:.2f}x" if base and base["runs_per_min"] else "n/a")
         cpu = r["cpu_s_per_completed_run"]
-        other = ", ".join(f"{k}={v}" for k, v in {**r["worker_vars"], **r["server_vars"], **r["job_variables"]}.items())
+        other = ", ".join(f"{k}={v}" for k, v in {**({"ref": r["ref"]} if r.get("ref") else {}),
+                                                   **({"sidecar runtime": r["dind_runtime"]} if r.get("dind_runtime") else {}),
+                                                   **r["worker_vars"], **r["server_vars"], **r["job_variables"]}.items())
         loads = " / ".join(str(v) for v in r["image_load_s"].values()) or "-"
         phases = " / ".join(str(r["phases_p50_s"][k]) for k in ("scheduled_to_pending", "pending_to_running", "running_to_completed"))
         lines.append(f"| {r['config']} | {r['source']} | {r['replicas']} | {r['limit']} | {r['query_s']} | {r['command']} "
@@ -561,6 +668,13 @@ def main():
     if args.stack != "own" and any(CONFIGS[n].get("server_vars") for n in names):
         sys.exit("configurations with server_vars redeploy the server: only with --stack own")
     results = []
+
+    def stop(signum, _frame):
+        # SIGTERM (a deadline): the configuration under way ends as failed, the table of
+        # those measured before it is written and the stack removed as at the end.
+        raise SystemExit(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server_vars = None
         if args.stack == "own":
@@ -576,7 +690,15 @@ def main():
             if args.stack == "own" and CONFIGS[name].get("server_vars", {}) != server_vars:
                 server_vars = CONFIGS[name].get("server_vars", {})
                 own_stack_up(args.subnets.split(","), server_vars)
-            result = asyncio.run(measure(stack, name, CONFIGS[name], args.runs, args.timeout, auth, args.dind_privileged))
+            try:
+                result = asyncio.run(measure(stack, name, CONFIGS[name], args.runs, args.timeout, auth,
+                                             args.dind_privileged))
+            except (Exception, SystemExit) as exc:  # pylint: disable=broad-exception-caught
+                # Keep the configurations measured so far: the table is written with them.
+                print(f"{name} failed, the configurations after it are not measured: {exc}", flush=True)
+                failed = f"{name} failed ({(str(exc).strip().splitlines() or [repr(exc)])[0][:200]}); the configurations after it were not measured."
+                args.note = f"{args.note} {failed}".strip()
+                break
             results.append(result)
             print(json.dumps(result), flush=True)
         if args.stack == "quickstart":
@@ -587,7 +709,9 @@ def main():
             own_stack_down()
         elif args.stack == "quickstart" and not args.keep and any(source_of(CONFIGS[n]) == "docker" for n in names):
             # No docker workers, sidecars or sidecar volumes of the benchmark's left.
-            deploy_workers(stack, {"replicas": 0, "source": "docker"}, args.dind_privileged)
+            deploy_workers(stack, {"replicas": 0, "source": "docker", "ref": DEPLOYED_REF.get("docker")},
+                           args.dind_privileged)
+        REF_TREES.close()
     if not results:
         return
     text = table(results, args.runs, args.note or f"Stack: {args.stack}.", args.base)
