@@ -258,7 +258,7 @@ class RefTrees:
         return self.trees[ref]
 
     def close(self):
-        for tree, _ in self.trees.values():
+        for tree, _link in self.trees.values():
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True, check=False)
         if self.tmp:
             subprocess.run(["rm", "-rf", self.tmp], check=False)
@@ -628,9 +628,10 @@ def table(results, runs, note, base_name):
     for r in results:
         ratio = (f"{r['runs_per_min'] / base['runs_per_min']:.2f}x" if base and base["runs_per_min"] else "n/a")
         cpu = r["cpu_s_per_completed_run"]
-        other = ", ".join(f"{k}={v}" for k, v in {**({"ref": r["ref"]} if r.get("ref") else {}),
-                                                   **({"sidecar runtime": r["dind_runtime"]} if r.get("dind_runtime") else {}),
-                                                   **r["worker_vars"], **r["server_vars"], **r["job_variables"]}.items())
+        shown = {**({"ref": r["ref"]} if r.get("ref") else {}),
+                 **({"sidecar runtime": r["dind_runtime"]} if r.get("dind_runtime") else {}),
+                 **r["worker_vars"], **r["server_vars"], **r["job_variables"]}
+        other = ", ".join(f"{k}={v}" for k, v in shown.items())
         loads = " / ".join(str(v) for v in r["image_load_s"].values()) or "-"
         phases = " / ".join(str(r["phases_p50_s"][k]) for k in ("scheduled_to_pending", "pending_to_running", "running_to_completed"))
         lines.append(f"| {r['config']} | {r['source']} | {r['replicas']} | {r['limit']} | {r['query_s']} | {r['command']} "
