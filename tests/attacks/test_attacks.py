@@ -133,7 +133,8 @@ def api():
     http = session()
 
     def call(method, path, expect=(200, 201, 204), **kwargs):
-        response = http.request(method, API + path, timeout=60, **kwargs)
+        # verify per request: requests lets REQUESTS_CA_BUNDLE override a session's verify.
+        response = http.request(method, API + path, timeout=60, verify=CA_FILE, **kwargs)
         assert response.status_code in expect, "%s %s: %s %s" % (
             method, path, response.status_code, response.text[:500])
         return response.json() if response.content else None
